@@ -1,0 +1,41 @@
+/**
+ * Opens the lake and the warehouse a configuration names. Each backend module is imported only
+ * when chosen, so a run on the local defaults never loads a cloud SDK.
+ */
+import { fileURLToPath } from 'node:url';
+import { UsageError } from './errors.ts';
+import type { Lake } from './lake/lake.ts';
+import type { Warehouse } from './warehouse/warehouse.ts';
+import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
+
+export async function openLake(uri: string): Promise<Lake> {
+  if (/^gs:\/\//i.test(uri)) {
+    throw new UsageError(`--lake ${uri}: the GCS lake is not available in this version; use a local folder`);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
+    throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);
+  }
+  const { LocalLake } = await import('./lake/local/local-lake.ts');
+  return new LocalLake(uri.startsWith('file://') ? fileURLToPath(uri) : uri);
+}
+
+export interface WarehouseOpenOptions {
+  /** The run's DuckDB engine, which an embedded warehouse attaches its file to. */
+  engine: DuckDBEngineProvider;
+  /** For commands that only read (plan, status): never creates or changes anything. */
+  readOnly?: boolean;
+}
+
+export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
+  if (/^bigquery:\/\//i.test(uri)) {
+    throw new UsageError(`--warehouse ${uri}: BigQuery is not available in this version; use a DuckDB file`);
+  }
+  const path = uri.replace(/^duckdb:(\/\/)?/i, '');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {
+    throw new UsageError(
+      `--warehouse ${uri}: expected a DuckDB file path (or duckdb:PATH) or bigquery://project/dataset`,
+    );
+  }
+  const { DuckDBWarehouse } = await import('./warehouse/duckdb/duckdb-warehouse.ts');
+  return DuckDBWarehouse.open(path, options);
+}

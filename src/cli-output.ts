@@ -1,0 +1,65 @@
+/**
+ * How results look in a terminal or a log file: one line per week, aligned, and tables for
+ * plan and status. Pure functions of the core's results; `cli.ts` does the printing.
+ */
+import type { WeekReport } from './pipeline/ingest-week.ts';
+import type { PlannedWeek } from './commands/plan.ts';
+import type { WeekStatus } from './commands/status.ts';
+
+const count = new Intl.NumberFormat('en-US');
+
+function megabytes(bytes: number | undefined): string {
+  return bytes === undefined ? '-' : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** `2023-06-03  loaded          253,237 rows        0 rejects   33.2 MB    1.3 s  detail` */
+export function formatWeekLine(week: WeekReport): string {
+  const columns = [
+    week.dropDate,
+    week.outcome.padEnd(14),
+    `${week.rows === undefined ? '-' : count.format(week.rows)} rows`.padStart(14),
+    `${week.rejects === undefined ? '-' : count.format(week.rejects)} rejects`.padStart(13),
+    megabytes(week.bytes).padStart(9),
+    `${week.seconds.toFixed(1)} s`.padStart(8),
+  ];
+  return week.detail ? `${columns.join('  ')}  ${week.detail}` : columns.join('  ');
+}
+
+export function formatPlan(weeks: readonly PlannedWeek[]): string {
+  const lines: string[] = [];
+  for (const week of weeks) {
+    lines.push(`${week.dropDate}  ${week.state}: ${week.action}`);
+    lines.push(`  source    ${week.sourceUrl}`);
+    lines.push(`  raw       ${week.objects.raw}`);
+    lines.push(`  parquet   ${week.objects.parquet}`);
+    lines.push(`  rejects   ${week.objects.rejects} (only when there are rejects)`);
+    lines.push(`  manifest  ${week.objects.manifest}`);
+  }
+  lines.push(`${weeks.length} week${weeks.length === 1 ? '' : 's'}; nothing was fetched.`);
+  return lines.join('\n');
+}
+
+export function formatStatus(weeks: readonly WeekStatus[]): string {
+  if (weeks.length === 0) return 'No week stored or loaded yet.';
+  const header = [
+    'drop_date ',
+    'rows'.padStart(10),
+    'rejects'.padStart(8),
+    'source'.padStart(9),
+    '  warehouse',
+    '',
+  ];
+  const lines = [header.join('  ').trimEnd()];
+  for (const week of weeks) {
+    lines.push(
+      [
+        week.dropDate,
+        (week.rows === undefined ? '-' : count.format(week.rows)).padStart(10),
+        (week.rejects === undefined ? '-' : count.format(week.rejects)).padStart(8),
+        megabytes(week.sourceBytes).padStart(9),
+        `  ${week.warehouse}${week.loadedAt ? ` (${week.loadedAt})` : ''}`,
+      ].join('  '),
+    );
+  }
+  return lines.join('\n');
+}

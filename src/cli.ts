@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * The command line: parses arguments, builds the configuration, calls one command of the core,
+ * prints what it returns, and turns errors into exit codes, all here and nowhere else.
+ *
+ * Exit codes: 0 all weeks loaded or already loaded; 1 a week failed; 2 bad arguments or
+ * configuration (nothing fetched); 3 a requested week is not published (and nothing failed).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { resolveConfig, type ConfigFlags } from './config.ts';
+import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
+import { createLogger, type LogLevel } from './log.ts';
+import { TOOL } from './tool.ts';
+import { runCommand } from './commands/run.ts';
+import { planCommand } from './commands/plan.ts';
+import { statusCommand } from './commands/status.ts';
+import { formatPlan, formatStatus, formatWeekLine } from './cli-output.ts';
+import type { DropDateSelection } from './dates/drop-dates.ts';
+
+/** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
+const CLOCK_ENV = 'MTA_INGEST_NOW';
+
+interface CommonFlags extends ConfigFlags, DropDateSelection {
+  force?: boolean;
+  json?: boolean;
+  logLevel?: LogLevel;
+}
+
+function withConfigOptions(command: Command): Command {
+  return command
+    .option('--source-url <url>', 'base URL of the turnstile files (env MTA_INGEST_SOURCE_URL)')
+    .option('--lake <uri>', 'lake folder or file:// URL (env MTA_INGEST_LAKE; default ./data/lake)')
+    .option('--warehouse <uri>', 'DuckDB file (env MTA_INGEST_WAREHOUSE; default ./data/warehouse.duckdb)')
+    .option(
+      '--work-dir <dir>',
+      'scratch folder for spooled files (env MTA_INGEST_WORK_DIR; default the OS temp dir)',
+    )
+    .option('--fetch-timeout-ms <ms>', 'give up on a silent connection after this long (default 60000)')
+    .option('--fetch-attempts <n>', 'tries per file, the first included (default 5)')
+    .option('--fetch-backoff-ms <ms>', 'wait before the first retry, doubling after (default 1000)')
+    .addOption(
+      new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    );
+}
+
+function withSelectionOptions(command: Command): Command {
+  return command
+    .option('--year <yyyy>', 'every drop date of a year (up to today)')
+    .option('--month <m>', 'with --year: every drop date of that month (up to today)')
+    .option('--day <d>', 'with --year and --month: that one drop date')
+    .option('--date <yyyy-mm-dd>', 'one drop date')
+    .option('--from <yyyy-mm-dd>', 'every drop date from this date (inclusive)')
+    .option('--to <yyyy-mm-dd>', 'with --from: up to this date (inclusive; default today)');
+}
+
+function selectionOf(flags: CommonFlags): DropDateSelection {
+  const { year, month, day, date, from, to } = flags;
+  return { year, month, day, date, from, to };
+}
+
+function clock(env: NodeJS.ProcessEnv): Date {
+  const value = env[CLOCK_ENV];
+  if (value === undefined || value === '') return new Date();
+  const now = new Date(value);
+  if (Number.isNaN(now.getTime())) throw new UsageError(`${CLOCK_ENV}=${value} is not an ISO date-time`);
+  return now;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const out = (text: string): void => void process.stdout.write(`${text}\n`);
+  const err = (text: string): void => void process.stderr.write(`mta-ingest: ${text}\n`);
+  let exitCode: number = ExitCode.ok;
+
+  const program = new Command('mta-ingest')
+    .description('Lands the NYC MTA weekly turnstile files in a data lake and a warehouse.')
+    .version(TOOL.version)
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  withSelectionOptions(withConfigOptions(program.command('run')))
+    .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')
+    .option('--force', 'reload weeks that are already loaded')
+    .action(async (flags: CommonFlags) => {
+      const controller = new AbortController();
+      const stop = (): void => controller.abort(new Error('interrupted'));
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+      const summary = await runCommand({
+        selection: selectionOf(flags),
+        force: flags.force === true,
+        config: resolveConfig(flags, env),
+        now: clock(env),
+        log: createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info')),
+        signal: controller.signal,
+        onWeek: (week) => out(formatWeekLine(week)),
+      });
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      exitCode = summary.exitCode;
+    });
+
+  withSelectionOptions(withConfigOptions(program.command('plan')))
+    .description('print what a run would do (drop dates, URLs, lake objects, state); fetches nothing')
+    .option('--force', 'plan as for run --force')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags) => {
+      const weeks = await planCommand({
+        selection: selectionOf(flags),
+        force: flags.force === true,
+        config: resolveConfig(flags, env),
+        now: clock(env),
+      });
+      out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));
+    });
+
+  withConfigOptions(program.command('status'))
+    .description('list the weeks in the lake and whether the warehouse holds them')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags) => {
+      const weeks = await statusCommand({ config: resolveConfig(flags, env) });
+      out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are successes; commander has already printed its one-line error.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    err(oneLine(error));
+    return error instanceof MtaIngestError ? error.exitCode : ExitCode.failed;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

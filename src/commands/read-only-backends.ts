@@ -1,0 +1,29 @@
+/**
+ * The lake and warehouse opened for reading only, for the commands that inspect (plan,
+ * status): nothing is created or changed, and everything is closed however `use` ends.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import { openLake, openWarehouse } from '../backends.ts';
+import { lazyEngine } from '../duckdb/duckdb-engine.ts';
+import type { Lake } from '../lake/lake.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
+
+export async function withReadOnlyBackends<T>(
+  config: Config,
+  use: (lake: Lake, warehouse: Warehouse) => Promise<T>,
+): Promise<T> {
+  const lake = await openLake(config.lake);
+  const engine = lazyEngine({ tempDirectory: join(tmpdir(), 'mta-ingest-duckdb-spill') });
+  try {
+    const warehouse = await openWarehouse(config.warehouse, { engine, readOnly: true });
+    try {
+      return await use(lake, warehouse);
+    } finally {
+      await warehouse.close();
+    }
+  } finally {
+    engine.opened()?.close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * `mta-ingest run`: resolve the drop dates (refusing bad ones before any request), then take
+ * each week through the pipeline in order. Returns the weeks' reports and the exit code; the
+ * caller prints. `onWeek` is called as each week ends, for live output.
+ */
+import { resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
+import { ExitCode } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { ingestWeek, type WeekReport } from '../pipeline/ingest-week.ts';
+import { newRunId, openRunContext } from '../pipeline/run-context.ts';
+
+export interface RunOptions {
+  selection: DropDateSelection;
+  force: boolean;
+  config: Config;
+  now: Date;
+  log: Logger;
+  signal?: AbortSignal | undefined;
+  onWeek?: ((week: WeekReport) => void) | undefined;
+}
+
+export interface RunSummary {
+  runId: string;
+  weeks: WeekReport[];
+  exitCode: ExitCode;
+}
+
+export async function runCommand(options: RunOptions): Promise<RunSummary> {
+  const dates = resolveDropDates(options.selection, options.now);
+  const runId = newRunId(options.now);
+  const ctx = await openRunContext(options.config, options.log, runId, options.signal);
+  const weeks: WeekReport[] = [];
+  try {
+    ctx.log.info(
+      { event: 'run.start', weeks: dates.length, first: dates[0], last: dates.at(-1) },
+      'run started',
+    );
+    const loaded = await ctx.warehouse.loadedWeeks(dates);
+    for (const date of dates) {
+      if (options.signal?.aborted) break;
+      const week = await ingestWeek(ctx, date, { force: options.force, loaded: loaded.get(date) });
+      weeks.push(week);
+      options.onWeek?.(week);
+    }
+  } finally {
+    await ctx.close();
+  }
+  const exitCode = exitCodeFor(weeks, options.signal?.aborted ?? false);
+  ctx.log.info({ event: 'run.done', exitCode }, 'run finished');
+  return { runId, weeks, exitCode };
+}
+
+/** 1 if any week failed (or the run was stopped), else 3 if any was not published, else 0. */
+export function exitCodeFor(weeks: readonly WeekReport[], interrupted = false): ExitCode {
+  if (interrupted || weeks.some((w) => w.outcome === 'failed')) return ExitCode.failed;
+  if (weeks.some((w) => w.outcome === 'not-published')) return ExitCode.notPublished;
+  return ExitCode.ok;
+}

@@ -1,0 +1,76 @@
+/**
+ * The run's configuration: flags first, then environment variables, then defaults. (Named
+ * block files come later.) Validated here, so a bad value is a usage error (exit 2) before
+ * anything is fetched.
+ */
+import { tmpdir } from 'node:os';
+import { UsageError } from './errors.ts';
+import type { FetchPolicy } from './fetch/fetch-week.ts';
+
+export const DEFAULT_SOURCE_URL = 'http://web.mta.info/developers/data/nyct/turnstile';
+export const DEFAULT_LAKE = './data/lake';
+export const DEFAULT_WAREHOUSE = './data/warehouse.duckdb';
+
+export interface Config {
+  /** Base URL; a week's file is `<sourceUrl>/turnstile_YYMMDD.txt`. */
+  sourceUrl: string;
+  /** A folder path or file:// URL (later gs://bucket/prefix). */
+  lake: string;
+  /** A DuckDB file path or duckdb:PATH (later bigquery://project/dataset). */
+  warehouse: string;
+  /** Where spools and staged files go while a week is processed. */
+  workDir: string;
+  fetch: FetchPolicy;
+}
+
+/** Settings as given by flags; undefined means "not given". */
+export interface ConfigFlags {
+  sourceUrl?: string | undefined;
+  lake?: string | undefined;
+  warehouse?: string | undefined;
+  workDir?: string | undefined;
+  fetchTimeoutMs?: string | undefined;
+  fetchAttempts?: string | undefined;
+  fetchBackoffMs?: string | undefined;
+}
+
+/** The environment variable behind each setting (documented in the README). */
+export const ENV = {
+  sourceUrl: 'MTA_INGEST_SOURCE_URL',
+  lake: 'MTA_INGEST_LAKE',
+  warehouse: 'MTA_INGEST_WAREHOUSE',
+  workDir: 'MTA_INGEST_WORK_DIR',
+  fetchTimeoutMs: 'MTA_INGEST_FETCH_TIMEOUT_MS',
+  fetchAttempts: 'MTA_INGEST_FETCH_ATTEMPTS',
+  fetchBackoffMs: 'MTA_INGEST_FETCH_BACKOFF_MS',
+} as const;
+
+export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>): Config {
+  const pick = (name: keyof typeof ENV): string | undefined => flags[name] ?? nonEmpty(env[ENV[name]]);
+  const sourceUrl = (pick('sourceUrl') ?? DEFAULT_SOURCE_URL).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+/i.test(sourceUrl) || !URL.canParse(sourceUrl)) {
+    throw new UsageError(`--source-url ${sourceUrl} is not an http(s) URL`);
+  }
+  return {
+    sourceUrl,
+    lake: pick('lake') ?? DEFAULT_LAKE,
+    warehouse: pick('warehouse') ?? DEFAULT_WAREHOUSE,
+    workDir: pick('workDir') ?? tmpdir(),
+    fetch: {
+      timeoutMs: wholeNumber('--fetch-timeout-ms', pick('fetchTimeoutMs') ?? '60000', 1),
+      attempts: wholeNumber('--fetch-attempts', pick('fetchAttempts') ?? '5', 1),
+      backoffMs: wholeNumber('--fetch-backoff-ms', pick('fetchBackoffMs') ?? '1000', 0),
+    },
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function wholeNumber(flag: string, value: string, min: number): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min) {
+    throw new UsageError(`${flag} ${value} is not a whole number of at least ${min}`);
+  }
+  return Number(value);
+}

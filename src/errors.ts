@@ -1,0 +1,48 @@
+/**
+ * Errors the core raises, each with the exit code the CLI turns it into. The core never
+ * exits or prints: it throws these (or returns outcomes), and `cli.ts` maps them in one place.
+ */
+
+/** Exit codes, documented in the README. */
+export const ExitCode = {
+  ok: 0,
+  /** At least one week failed (or an unexpected error). */
+  failed: 1,
+  /** Bad arguments or configuration: nothing was fetched. */
+  usage: 2,
+  /** A requested week is not published (yet) and nothing failed. */
+  notPublished: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Base class: a message meant for a person, one line, no stack trace needed. */
+export class MtaIngestError extends Error {
+  readonly exitCode: ExitCode = ExitCode.failed;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad arguments, dates or configuration, found before any request is made. */
+export class UsageError extends MtaIngestError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** The source could not be fetched, or what it served is not a turnstile file. */
+export class FetchError extends MtaIngestError {}
+
+/** The spooled file could not be converted to Parquet. */
+export class ConvertError extends MtaIngestError {}
+
+/** A lake read or write failed. */
+export class LakeError extends MtaIngestError {}
+
+/** The warehouse refused or failed a load. */
+export class WarehouseError extends MtaIngestError {}
+
+/** The message of anything thrown, on one line. */
+export function oneLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

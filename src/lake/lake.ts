@@ -1,0 +1,33 @@
+/**
+ * The lake port: where a week's raw file, Parquet, rejects and manifest are kept. Backends:
+ * `local/` (a folder, the default) and, later, `gcs/`. Keys are '/'-separated paths built by
+ * lake-layout.ts from validated dates only.
+ *
+ * Every write is atomic for readers: they see no object, the old one, or the whole new one,
+ * never a part. The pipeline writes the manifest last; a week without a manifest is not loaded.
+ */
+
+export interface StoredObject {
+  key: string;
+  /** Full address, e.g. file:///data/lake/turnstile/... or gs://bucket/prefix/turnstile/... */
+  uri: string;
+  /** Backend-specific version (a GCS generation); absent for the local folder. */
+  generation?: string | undefined;
+}
+
+export interface Lake {
+  /** The lake's root, as the user gave it (normalised). */
+  readonly uri: string;
+  /** Copies a local file into the lake under `key`. */
+  putFile(key: string, localPath: string, contentType: string): Promise<StoredObject>;
+  /** Writes a small text object (manifests). */
+  putText(key: string, text: string, contentType: string): Promise<StoredObject>;
+  /** A small text object, or undefined when there is none. */
+  getText(key: string): Promise<string | undefined>;
+  /** Copies an object to a local file (for a warehouse that loads local files). */
+  getFile(key: string, localPath: string): Promise<void>;
+  /** Keys under a prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
+  uriOf(key: string): string;
+}

@@ -1,0 +1,289 @@
+/**
+ * One week through every stage: fetch → convert → store → load → record. Each stage hands the
+ * next files and the run id; the manifest records what was done, so a rerun resumes where the
+ * last run stopped and never repeats what is already in place:
+ *
+ * - lake manifest and warehouse both hold this source version: a conditional request (or, when
+ *   the server has no validators, the fetched file's sha256) confirms it is unchanged, and the
+ *   week is "already loaded";
+ * - the lake holds this version but the warehouse does not (a run died after storing, or a new
+ *   warehouse): load from the lake, without converting again;
+ * - otherwise, or with `force`: everything.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
+import { FetchError, MtaIngestError, oneLine } from '../errors.ts';
+import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
+import { convertWeek, type ConvertResult } from '../convert/convert-week.ts';
+import { weekKeys, type WeekKeys } from '../lake/lake-layout.ts';
+import {
+  parseManifest,
+  serializeManifest,
+  MANIFEST_VERSION,
+  type Manifest,
+  type ManifestObject,
+} from '../manifest/manifest.ts';
+import { digestFile } from '../util/digest.ts';
+import { TOOL } from '../tool.ts';
+import type { LoadedWeek } from '../warehouse/warehouse.ts';
+import type { RunContext } from './run-context.ts';
+
+export type WeekOutcome = 'loaded' | 'already-loaded' | 'not-published' | 'failed';
+
+export interface WeekReport {
+  dropDate: IsoDate;
+  outcome: WeekOutcome;
+  sourceUrl: string;
+  rows?: number | undefined;
+  rejects?: number | undefined;
+  /** Source bytes fetched in this run (0 when nothing was downloaded). */
+  bytes: number;
+  seconds: number;
+  /** How it was done or why not, one line. */
+  detail?: string | undefined;
+  manifestUri?: string | undefined;
+}
+
+export interface WeekOptions {
+  force: boolean;
+  /** What the warehouse held before the run (read once for all weeks). */
+  loaded: LoadedWeek | undefined;
+}
+
+export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
+  return `${sourceUrl}/${fileNameFor(date)}`;
+}
+
+export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOptions): Promise<WeekReport> {
+  const started = performance.now();
+  const url = sourceUrlFor(ctx.config.sourceUrl, date);
+  const log = ctx.log.child({ dropDate: date });
+  const dir = join(ctx.workDir, date);
+  const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => ({
+    dropDate: date,
+    outcome,
+    sourceUrl: url,
+    bytes: 0,
+    seconds: (performance.now() - started) / 1000,
+    ...fields,
+  });
+  try {
+    await mkdir(dir, { recursive: true });
+    const keys = weekKeys(date);
+    const manifestText = await ctx.lake.getText(keys.manifest);
+    const manifest =
+      manifestText === undefined ? undefined : parseManifest(manifestText, ctx.lake.uriOf(keys.manifest));
+    const inWarehouse =
+      manifest !== undefined &&
+      options.loaded?.sourceSha256 === manifest.source.sha256 &&
+      options.loaded.rows === manifest.rows;
+    const confirm = inWarehouse && !options.force;
+
+    log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
+    const fetchStarted = performance.now();
+    const fetched = await fetchWeek({
+      url,
+      spoolDir: dir,
+      policy: ctx.config.fetch,
+      etag: confirm ? manifest.source.etag : undefined,
+      lastModified: confirm ? manifest.source.lastModified : undefined,
+      log,
+      signal: ctx.signal,
+    });
+    const fetchMs = performance.now() - fetchStarted;
+    log.info({ event: 'fetch.done', outcome: fetched.outcome, ms: Math.round(fetchMs) }, 'fetched');
+
+    const unchanged = fetched.outcome === 'not-modified' || sameSource(fetched, manifest);
+    if (confirm && manifest && unchanged) {
+      return report('already-loaded', {
+        rows: manifest.rows,
+        rejects: manifest.rejects,
+        bytes: fetched.outcome === 'fetched' ? fetched.bytes : 0,
+        detail: `source unchanged (sha256 ${manifest.source.sha256.slice(0, 12)})`,
+        manifestUri: ctx.lake.uriOf(keys.manifest),
+      });
+    }
+    if (fetched.outcome === 'not-published') {
+      return report('not-published', { detail: `HTTP ${fetched.status} for ${url}` });
+    }
+    if (fetched.outcome === 'not-modified') {
+      throw new FetchError(
+        `${url}: the server answered 304 Not Modified to a request that was not conditional`,
+      );
+    }
+
+    if (!options.force && manifest && sameSource(fetched, manifest)) {
+      const resumed = await loadFromLake(ctx, keys, manifest, dir);
+      if (resumed) {
+        return report('loaded', {
+          rows: manifest.rows,
+          rejects: manifest.rejects,
+          bytes: fetched.bytes,
+          detail: 'loaded from the lake (the source was already stored)',
+          manifestUri: ctx.lake.uriOf(keys.manifest),
+        });
+      }
+    }
+
+    log.info({ event: 'convert.start', layout: fetched.layout, lines: fetched.lines }, 'converting');
+    const convertStarted = performance.now();
+    const converted = await convertWeek({
+      dropDate: date,
+      sourceFile: fileNameFor(date),
+      layout: fetched.layout,
+      linesPath: fetched.linesPath,
+      unterminatedLastLine: fetched.unterminatedLastLine,
+      outDir: dir,
+      db: await ctx.converter(),
+    });
+    const convertMs = performance.now() - convertStarted;
+    log.info(
+      { event: 'convert.done', rows: converted.rows, rejects: converted.rejects, ms: Math.round(convertMs) },
+      'converted',
+    );
+
+    const storeStarted = performance.now();
+    const stored = await store(ctx, date, keys, fetched, converted, { fetchMs, convertMs, storeStarted });
+    await load(ctx, keys, stored, converted.parquetPath);
+    log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
+    return report('loaded', {
+      rows: converted.rows,
+      rejects: converted.rejects,
+      bytes: fetched.bytes,
+      detail: options.force && inWarehouse ? 'reloaded (--force)' : undefined,
+      manifestUri: ctx.lake.uriOf(keys.manifest),
+    });
+  } catch (error) {
+    const message = oneLine(error);
+    log.error(
+      { event: 'week.failed', error: message, stage: error instanceof MtaIngestError ? error.name : 'Error' },
+      'week failed',
+    );
+    return report('failed', { detail: message });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function sameSource(fetched: FetchResult, manifest: Manifest | undefined): boolean {
+  return fetched.outcome === 'fetched' && fetched.sha256 === manifest?.source.sha256;
+}
+
+/**
+ * Stage 3, store: raw (gzip), Parquet and rejects, then the manifest, the week's commit
+ * marker. A rejects object from an earlier version of the week is removed once the new
+ * manifest no longer names it.
+ */
+async function store(
+  ctx: RunContext,
+  date: IsoDate,
+  keys: WeekKeys,
+  fetched: Extract<FetchResult, { outcome: 'fetched' }>,
+  converted: ConvertResult,
+  timing: { fetchMs: number; convertMs: number; storeStarted: number },
+): Promise<Manifest> {
+  const put = async (key: string, path: string, contentType: string): Promise<ManifestObject> => {
+    const digest = await digestFile(path);
+    const stored = await ctx.lake.putFile(key, path, contentType);
+    ctx.log.info({ event: 'store.object', key, bytes: digest.bytes }, 'stored');
+    return { ...stored, ...digest };
+  };
+  const raw = await put(keys.raw, fetched.rawGzPath, 'application/gzip');
+  const parquet = await put(keys.parquet, converted.parquetPath, 'application/vnd.apache.parquet');
+  const rejects = converted.rejectsPath
+    ? await put(keys.rejects, converted.rejectsPath, 'application/vnd.apache.parquet')
+    : undefined;
+  const manifest: Manifest = {
+    manifestVersion: MANIFEST_VERSION,
+    dropDate: date,
+    sourceFile: fileNameFor(date),
+    source: {
+      url: fetched.url,
+      bytes: fetched.bytes,
+      sha256: fetched.sha256,
+      etag: fetched.etag,
+      lastModified: fetched.lastModified,
+      layout: fetched.layout,
+      lines: fetched.lines,
+      blankLines: fetched.blankLines,
+    },
+    rows: converted.rows,
+    rejects: converted.rejects,
+    readings: { from: converted.readingsFrom, to: converted.readingsTo },
+    objects: { raw, parquet, rejects },
+    runId: ctx.runId,
+    writtenAt: new Date().toISOString(),
+    tool: TOOL,
+    timings: {
+      fetchMs: Math.round(timing.fetchMs),
+      convertMs: Math.round(timing.convertMs),
+      storeMs: Math.round(performance.now() - timing.storeStarted),
+    },
+  };
+  await ctx.lake.putText(keys.manifest, serializeManifest(manifest), 'application/json');
+  if (!rejects) await ctx.lake.delete(keys.rejects);
+  ctx.log.info({ event: 'store.manifest', key: keys.manifest }, 'manifest written');
+  return manifest;
+}
+
+/** Stage 4, load, then the manifest rewritten with the load's record. */
+async function load(
+  ctx: RunContext,
+  keys: WeekKeys,
+  manifest: Manifest,
+  parquetPath: string | undefined,
+): Promise<Manifest> {
+  const loadStarted = performance.now();
+  ctx.log.info({ event: 'load.start', warehouse: ctx.warehouse.description }, 'loading');
+  const loaded = await ctx.warehouse.loadWeek({
+    dropDate: manifest.dropDate,
+    sourceSha256: manifest.source.sha256,
+    rows: manifest.rows,
+    parquetPath,
+    parquetUri: manifest.objects.parquet.uri,
+    runId: ctx.runId,
+  });
+  const loadMs = Math.round(performance.now() - loadStarted);
+  ctx.log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
+  const recorded: Manifest = {
+    ...manifest,
+    load: {
+      warehouse: ctx.warehouse.description,
+      jobId: loaded.jobId,
+      rows: loaded.rows,
+      loadedAt: loaded.loadedAt,
+    },
+    timings: { ...manifest.timings, loadMs },
+  };
+  await ctx.lake.putText(keys.manifest, serializeManifest(recorded), 'application/json');
+  return recorded;
+}
+
+/**
+ * The lake already holds this source version: load it from there. The Parquet is checked
+ * against the manifest first; a mismatch (a run died between writing a new Parquet and its
+ * manifest) means the lake cannot be trusted for this week, and it is rebuilt from the source.
+ */
+async function loadFromLake(
+  ctx: RunContext,
+  keys: WeekKeys,
+  manifest: Manifest,
+  dir: string,
+): Promise<boolean> {
+  let parquetPath: string | undefined;
+  if (ctx.warehouse.capabilities.loadsFrom === 'local-file') {
+    parquetPath = join(dir, 'from-lake.parquet');
+    await ctx.lake.getFile(manifest.objects.parquet.key, parquetPath);
+    const digest = await digestFile(parquetPath);
+    if (digest.sha256 !== manifest.objects.parquet.sha256) {
+      ctx.log.warn(
+        { event: 'lake.mismatch', key: keys.parquet },
+        'lake Parquet does not match its manifest; rebuilding',
+      );
+      return false;
+    }
+  }
+  await load(ctx, keys, manifest, parquetPath);
+  return true;
+}

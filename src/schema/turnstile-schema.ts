@@ -1,0 +1,76 @@
+/**
+ * The one owner of the `turnstile_readings` schema. The DuckDB DDL, the Parquet the converter
+ * writes (through `duckdbSelectList`) and, later, the BigQuery schema and the terraform table
+ * all come from `COLUMNS`, so a column cannot drift between them.
+ */
+
+export const TABLE_NAME = 'turnstile_readings';
+
+/** Logical types, named as BigQuery names them (the production warehouse). */
+export type LogicalType = 'DATE' | 'STRING' | 'DATETIME' | 'INT64';
+
+export interface Column {
+  readonly name: string;
+  readonly type: LogicalType;
+  /** REQUIRED columns are NOT NULL in every backend; a source row lacking one is a reject. */
+  readonly mode: 'REQUIRED' | 'NULLABLE';
+  readonly description: string;
+}
+
+export const COLUMNS: readonly Column[] = [
+  { name: 'drop_date', type: 'DATE', mode: 'REQUIRED', description: "The file's drop date (partition)." },
+  { name: 'control_area', type: 'STRING', mode: 'REQUIRED', description: 'C/A: the control area (booth).' },
+  { name: 'unit', type: 'STRING', mode: 'REQUIRED', description: "UNIT: the station's remote unit." },
+  { name: 'scp', type: 'STRING', mode: 'REQUIRED', description: 'SCP: the turnstile within the unit.' },
+  { name: 'station', type: 'STRING', mode: 'NULLABLE', description: 'STATION name.' },
+  { name: 'line_name', type: 'STRING', mode: 'NULLABLE', description: 'LINENAME: the lines served.' },
+  { name: 'division', type: 'STRING', mode: 'NULLABLE', description: 'DIVISION: BMT, IND, IRT, ...' },
+  {
+    name: 'reading_at',
+    type: 'DATETIME',
+    mode: 'REQUIRED',
+    description: 'DATE + TIME of the reading, New York civil time, no zone.',
+  },
+  { name: 'description', type: 'STRING', mode: 'NULLABLE', description: 'DESC: REGULAR or RECOVR AUD.' },
+  { name: 'entries', type: 'INT64', mode: 'REQUIRED', description: 'ENTRIES: cumulative entry counter.' },
+  { name: 'exits', type: 'INT64', mode: 'REQUIRED', description: 'EXITS: cumulative exit counter.' },
+  { name: 'source_file', type: 'STRING', mode: 'REQUIRED', description: 'e.g. turnstile_230603.txt' },
+  { name: 'source_line', type: 'INT64', mode: 'REQUIRED', description: 'Line number in the source file.' },
+];
+
+/** BigQuery partitions on this column (DAY); every load replaces exactly one of its values. */
+export const PARTITION_COLUMN = 'drop_date';
+/** BigQuery clusters on these columns, in this order. */
+export const CLUSTER_COLUMNS: readonly string[] = ['station', 'unit', 'scp'];
+
+const DUCKDB_TYPES: Record<LogicalType, string> = {
+  DATE: 'DATE',
+  STRING: 'VARCHAR',
+  DATETIME: 'TIMESTAMP',
+  INT64: 'BIGINT',
+};
+
+export function duckdbType(type: LogicalType): string {
+  return DUCKDB_TYPES[type];
+}
+
+/** `CREATE TABLE IF NOT EXISTS` for the readings table in DuckDB. */
+export function duckdbCreateTable(table = TABLE_NAME): string {
+  const columns = COLUMNS.map(
+    (c) => `  ${c.name} ${duckdbType(c.type)}${c.mode === 'REQUIRED' ? ' NOT NULL' : ''}`,
+  );
+  return `CREATE TABLE IF NOT EXISTS ${table} (\n${columns.join(',\n')}\n)`;
+}
+
+/**
+ * The converter's final SELECT list: every column cast to its declared type, in schema order,
+ * so the Parquet file's columns and types are exactly the table's. `expressions` gives the
+ * SQL expression for each column name.
+ */
+export function duckdbSelectList(expressions: Record<string, string>): string {
+  return COLUMNS.map((c) => {
+    const expression = expressions[c.name];
+    if (expression === undefined) throw new Error(`no expression for column ${c.name}`);
+    return `CAST(${expression} AS ${duckdbType(c.type)}) AS ${c.name}`;
+  }).join(',\n  ');
+}

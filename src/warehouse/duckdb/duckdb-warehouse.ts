@@ -1,0 +1,130 @@
+/**
+ * The warehouse as a DuckDB file. A week is replaced in one transaction: delete the drop
+ * date's rows, insert the Parquet's, check the count, record the load. A crash at any point
+ * leaves the week as it was before, or wholly replaced.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { WarehouseOpenOptions } from '../../backends.ts';
+import { WarehouseError, oneLine } from '../../errors.ts';
+import type { IsoDate } from '../../dates/drop-dates.ts';
+import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
+import { sqlString } from '../../util/sql.ts';
+import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
+
+/** The name the warehouse file is attached under in the engine. */
+const CATALOG = 'warehouse';
+
+/** One row per loaded week: which source version the table holds. */
+export const LOADS_TABLE = '_mta_ingest_loads';
+
+export class DuckDBWarehouse implements Warehouse {
+  readonly capabilities: WarehouseCapabilities = { loadsFrom: 'local-file' };
+  readonly description: string;
+  /** Undefined when opened read-only on a file that does not exist yet: nothing is loaded. */
+  private readonly db: DuckDBConnection | undefined;
+
+  private constructor(path: string, db: DuckDBConnection | undefined) {
+    this.description = `duckdb:${path}`;
+    this.db = db;
+  }
+
+  /**
+   * Attaches the warehouse file to the run's engine (creating it if needed). Read-only opens
+   * never create it: a missing file reads as an empty warehouse. DuckDB allows one writing
+   * process per file; a second one gets a clear "in use" error rather than waiting.
+   */
+  static async open(path: string, options: WarehouseOpenOptions): Promise<DuckDBWarehouse> {
+    const file = resolve(path);
+    const readOnly = options.readOnly === true;
+    try {
+      if (readOnly && !existsSync(file)) return new DuckDBWarehouse(file, undefined);
+      if (!readOnly) await mkdir(dirname(file), { recursive: true });
+      const db = await (await options.engine()).connect();
+      await db.run(`ATTACH ${sqlString(file)} AS ${CATALOG}${readOnly ? ' (READ_ONLY)' : ''}`);
+      await db.run(`USE ${CATALOG}`);
+      if (!readOnly) {
+        await db.run(duckdbCreateTable());
+        await db.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
+          drop_date DATE PRIMARY KEY, source_sha256 VARCHAR NOT NULL, rows BIGINT NOT NULL,
+          loaded_at TIMESTAMP NOT NULL, job_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL)`);
+      }
+      return new DuckDBWarehouse(file, db);
+    } catch (error) {
+      const why = /lock/i.test(oneLine(error))
+        ? 'it is in use by another process (is a run in progress?)'
+        : oneLine(error);
+      throw new WarehouseError(`cannot open the DuckDB warehouse ${file}: ${why}`, { cause: error });
+    }
+  }
+
+  async loadedWeeks(dates?: readonly IsoDate[]): Promise<Map<IsoDate, LoadedWeek>> {
+    if (this.db === undefined || dates?.length === 0) return new Map();
+    // Dates reaching here were validated by the resolver; they are quoted all the same.
+    const filter = dates ? `WHERE drop_date IN (${dates.map((d) => `DATE ${sqlString(d)}`).join(', ')})` : '';
+    const reader = await this.db.runAndReadAll(
+      `SELECT drop_date::VARCHAR, source_sha256, rows, strftime(loaded_at, '%Y-%m-%dT%H:%M:%SZ'), job_id
+       FROM ${LOADS_TABLE} ${filter} ORDER BY drop_date`,
+    );
+    const weeks = new Map<IsoDate, LoadedWeek>();
+    for (const [dropDate, sourceSha256, rows, loadedAt, jobId] of reader.getRows()) {
+      weeks.set(String(dropDate), {
+        dropDate: String(dropDate),
+        sourceSha256: String(sourceSha256),
+        rows: Number(rows),
+        loadedAt: String(loadedAt),
+        jobId: String(jobId),
+      });
+    }
+    return weeks;
+  }
+
+  async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
+    if (!load.parquetPath) throw new WarehouseError('the DuckDB warehouse loads from a local Parquet file');
+    const jobId = `duckdb_${load.dropDate.replaceAll('-', '')}_${load.sourceSha256.slice(0, 16)}`;
+    const db = this.db;
+    if (db === undefined) throw new WarehouseError('the warehouse was opened read-only');
+    try {
+      await db.run('BEGIN TRANSACTION');
+      await db.run(`DELETE FROM ${TABLE_NAME} WHERE drop_date = $1::DATE`, [load.dropDate]);
+      const inserted = await db.runAndReadAll(
+        `INSERT INTO ${TABLE_NAME} SELECT * FROM read_parquet(${sqlString(load.parquetPath)})`,
+      );
+      const count = Number(inserted.getRows()[0]?.[0] ?? -1);
+      if (count !== load.rows) {
+        throw new WarehouseError(
+          `loaded ${count} rows for ${load.dropDate} but the manifest has ${load.rows}`,
+        );
+      }
+      await db.run(
+        `INSERT OR REPLACE INTO ${LOADS_TABLE} VALUES ($1::DATE, $2, $3, $4::TIMESTAMP, $5, $6)`,
+        // loaded_at is UTC; DuckDB's time-zone functions need ICU, which is an extension.
+        [
+          load.dropDate,
+          load.sourceSha256,
+          load.rows,
+          new Date().toISOString().slice(0, 19),
+          jobId,
+          load.runId,
+        ],
+      );
+      await db.run('COMMIT');
+    } catch (error) {
+      await db.run('ROLLBACK').catch(() => undefined);
+      if (error instanceof WarehouseError) throw error;
+      throw new WarehouseError(`loading ${load.dropDate} into DuckDB failed: ${oneLine(error)}`, {
+        cause: error,
+      });
+    }
+    const loaded = (await this.loadedWeeks([load.dropDate])).get(load.dropDate);
+    if (!loaded) throw new WarehouseError(`the load of ${load.dropDate} was not recorded`);
+    return loaded;
+  }
+
+  async close(): Promise<void> {
+    // Detach so the file is released (and checkpointed) even if the engine lives on.
+    await this.db?.run(`USE memory; DETACH ${CATALOG}`);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The warehouse port: the table `turnstile_readings` (see schema/turnstile-schema.ts) and a
+ * record of which source version of each week it holds. Backends: `duckdb/` (a file, the
+ * default) and, later, `bigquery/`.
+ *
+ * A load replaces exactly one drop date's rows and records the load in the same atomic step,
+ * so the warehouse never holds a week twice, and a recorded load always matches the rows.
+ */
+import type { IsoDate } from '../dates/drop-dates.ts';
+
+/** What differs between backends, declared rather than tested for by name. */
+export interface WarehouseCapabilities {
+  /**
+   * Where a load reads the week's Parquet from: a file on this machine (embedded engines) or
+   * the lake object's URI (a cloud warehouse reading the cloud lake).
+   */
+  readonly loadsFrom: 'local-file' | 'lake-uri';
+}
+
+export interface LoadedWeek {
+  dropDate: IsoDate;
+  sourceSha256: string;
+  rows: number;
+  loadedAt: string;
+  /** The load's id (a BigQuery job id; a generated id for DuckDB). */
+  jobId: string;
+}
+
+export interface WeekLoad {
+  dropDate: IsoDate;
+  sourceSha256: string;
+  /** Rows the manifest promises; the load fails if the warehouse counts another number. */
+  rows: number;
+  /** The Parquet file on this machine (for `loadsFrom: 'local-file'`). */
+  parquetPath?: string | undefined;
+  /** The Parquet object in the lake (for `loadsFrom: 'lake-uri'`). */
+  parquetUri: string;
+  runId: string;
+}
+
+export interface Warehouse {
+  /** Where it is, for messages (never holds a credential). */
+  readonly description: string;
+  readonly capabilities: WarehouseCapabilities;
+  /** The recorded loads, all or for the given dates. */
+  loadedWeeks(dates?: readonly IsoDate[]): Promise<Map<IsoDate, LoadedWeek>>;
+  /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
+  loadWeek(load: WeekLoad): Promise<LoadedWeek>;
+  close(): Promise<void>;
+}
