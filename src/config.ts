@@ -47,9 +47,13 @@ export const ENV = {
 
 export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>): Config {
   const pick = (name: keyof typeof ENV): string | undefined => flags[name] ?? nonEmpty(env[ENV[name]]);
-  const sourceUrl = (pick('sourceUrl') ?? DEFAULT_SOURCE_URL).replace(/\/+$/, '');
+  // Messages name the setting the way the user gave it: the flag, or the environment variable.
+  const named = (name: keyof typeof ENV, flag: string): string =>
+    flags[name] !== undefined ? flag : ENV[name];
+  const givenUrl = pick('sourceUrl') ?? DEFAULT_SOURCE_URL;
+  const sourceUrl = givenUrl.replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+/i.test(sourceUrl) || !URL.canParse(sourceUrl)) {
-    throw new UsageError(`--source-url ${sourceUrl} is not an http(s) URL`);
+    throw new UsageError(`${named('sourceUrl', '--source-url')} ${givenUrl} is not an http(s) URL`);
   }
   return {
     sourceUrl,
@@ -57,9 +61,17 @@ export function resolveConfig(flags: ConfigFlags, env: Record<string, string | u
     warehouse: pick('warehouse') ?? DEFAULT_WAREHOUSE,
     workDir: pick('workDir') ?? tmpdir(),
     fetch: {
-      timeoutMs: wholeNumber('--fetch-timeout-ms', pick('fetchTimeoutMs') ?? '60000', 1),
-      attempts: wholeNumber('--fetch-attempts', pick('fetchAttempts') ?? '5', 1),
-      backoffMs: wholeNumber('--fetch-backoff-ms', pick('fetchBackoffMs') ?? '1000', 0),
+      timeoutMs: wholeNumber(
+        named('fetchTimeoutMs', '--fetch-timeout-ms'),
+        pick('fetchTimeoutMs') ?? '60000',
+        1,
+      ),
+      attempts: wholeNumber(named('fetchAttempts', '--fetch-attempts'), pick('fetchAttempts') ?? '5', 1),
+      backoffMs: wholeNumber(
+        named('fetchBackoffMs', '--fetch-backoff-ms'),
+        pick('fetchBackoffMs') ?? '1000',
+        0,
+      ),
     },
   };
 }

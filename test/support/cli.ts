@@ -26,7 +26,8 @@ export function runCli(
         maxBuffer: 64 * 1024 * 1024,
       },
       (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') return reject(new Error(error.message, { cause: error }));
+        if (error && typeof error.code !== 'number')
+          return reject(new Error(error.message, { cause: error }));
         resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
       },
     );

@@ -52,26 +52,32 @@ export class LocalLake implements Lake {
 
   async list(prefix: string): Promise<string[]> {
     const base = this.pathOf(prefix.endsWith('/') ? prefix : dirname(prefix));
-    let entries: string[];
+    let entries;
     try {
-      entries = await readdir(base, { recursive: true });
+      entries = await readdir(base, { recursive: true, withFileTypes: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new LakeError(`listing ${this.uriOf(prefix)} failed: ${oneLine(error)}`, { cause: error });
     }
     return entries
-      .map((entry) => relative(this.root, join(base, entry)).split(sep).join('/'))
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(this.root, join(entry.parentPath, entry.name)).split(sep).join('/'))
       .filter((key) => key.startsWith(prefix) && !key.includes(TEMP_MARK))
       .sort();
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.pathOf(key), { force: true });
+    try {
+      await rm(this.pathOf(key), { force: true });
+    } catch (error) {
+      throw new LakeError(`deleting ${this.uriOf(key)} failed: ${oneLine(error)}`, { cause: error });
+    }
   }
 
   private pathOf(key: string): string {
     const path = resolve(this.root, ...key.split('/'));
-    if (path !== this.root && !path.startsWith(this.root + sep)) {
+    // An object is a file strictly inside the root: '' or 'a/..' would name the root itself.
+    if (!path.startsWith(this.root + sep)) {
       throw new LakeError(`object key escapes the lake: ${key}`);
     }
     return path;
