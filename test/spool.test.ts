@@ -154,7 +154,10 @@ async function spool(chunks: Buffer[], name = 'run'): Promise<SpoolSummary> {
     total += chunk.length;
     expect(spooler.bytesSoFar).toBe(total);
   }
-  return spooler.finish();
+  const summary = await spooler.finish();
+  // raw.txt.gz is complete only once rawGzWritten settles (its last blocks compress late).
+  await summary.rawGzWritten;
+  return summary;
 }
 
 /** Every check that compares a finished spool with the reference for `input`. */
@@ -359,6 +362,7 @@ describe('Spool.discard', () => {
     const spooler = new Spool(dir);
     await spooler.write(Buffer.from('a\nb\n'));
     const summary = await spooler.finish();
+    await summary.rawGzWritten;
     expect(existsSync(summary.rawGzPath)).toBe(true);
     expect(existsSync(summary.linesPath)).toBe(true);
     await spooler.discard();

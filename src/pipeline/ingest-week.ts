@@ -26,8 +26,8 @@ import {
 } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
 import { TOOL } from '../tool.ts';
-import type { LoadedWeek } from '../warehouse/warehouse.ts';
-import type { RunContext } from './run-context.ts';
+import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
+import type { RunContext, WeekResources } from './run-context.ts';
 
 export type WeekOutcome = 'loaded' | 'already-loaded' | 'not-published' | 'failed';
 
@@ -55,11 +55,17 @@ export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
   return `${sourceUrl}/${fileNameFor(date)}`;
 }
 
-export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOptions): Promise<WeekReport> {
+export async function ingestWeek(
+  ctx: RunContext,
+  week: WeekResources,
+  date: IsoDate,
+  options: WeekOptions,
+): Promise<WeekReport> {
   const started = performance.now();
   const url = sourceUrlFor(ctx.config.sourceUrl, date);
   const log = ctx.log.child({ dropDate: date });
   const dir = join(ctx.workDir, date);
+  let fetched: FetchResult | undefined;
   const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => ({
     dropDate: date,
     outcome,
@@ -82,7 +88,7 @@ export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOp
 
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
     const fetchStarted = performance.now();
-    const fetched = await fetchWeek({
+    fetched = await fetchWeek({
       url,
       spoolDir: dir,
       policy: ctx.config.fetch,
@@ -114,7 +120,7 @@ export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOp
     }
 
     if (!options.force && manifest && sameSource(fetched, manifest)) {
-      const resumed = await loadFromLake(ctx, keys, manifest, dir);
+      const resumed = await loadFromLake(ctx, week.warehouse, keys, manifest, dir);
       if (resumed) {
         return report('loaded', {
           rows: manifest.rows,
@@ -135,7 +141,7 @@ export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOp
       linesPath: fetched.linesPath,
       unterminatedLastLine: fetched.unterminatedLastLine,
       outDir: dir,
-      db: await ctx.converter(),
+      db: await week.converter(),
     });
     const convertMs = performance.now() - convertStarted;
     log.info(
@@ -145,7 +151,7 @@ export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOp
 
     const storeStarted = performance.now();
     const stored = await store(ctx, date, keys, fetched, converted, { fetchMs, convertMs, storeStarted });
-    await load(ctx, keys, stored, converted.parquetPath);
+    await load(ctx, week.warehouse, keys, stored, converted.parquetPath);
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
       rows: converted.rows,
@@ -162,6 +168,7 @@ export async function ingestWeek(ctx: RunContext, date: IsoDate, options: WeekOp
     );
     return report('failed', { detail: message });
   } finally {
+    if (fetched?.outcome === 'fetched') await fetched.rawGzWritten.catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -189,6 +196,7 @@ async function store(
     ctx.log.info({ event: 'store.object', key, bytes: digest.bytes }, 'stored');
     return { ...stored, ...digest };
   };
+  await fetched.rawGzWritten;
   const raw = await put(keys.raw, fetched.rawGzPath, 'application/gzip');
   const parquet = await put(keys.parquet, converted.parquetPath, 'application/vnd.apache.parquet');
   const rejects = converted.rejectsPath
@@ -230,13 +238,14 @@ async function store(
 /** Stage 4, load, then the manifest rewritten with the load's record. */
 async function load(
   ctx: RunContext,
+  warehouse: Warehouse,
   keys: WeekKeys,
   manifest: Manifest,
   parquetPath: string | undefined,
 ): Promise<Manifest> {
   const loadStarted = performance.now();
-  ctx.log.info({ event: 'load.start', warehouse: ctx.warehouse.description }, 'loading');
-  const loaded = await ctx.warehouse.loadWeek({
+  ctx.log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
+  const loaded = await warehouse.loadWeek({
     dropDate: manifest.dropDate,
     sourceSha256: manifest.source.sha256,
     rows: manifest.rows,
@@ -249,7 +258,7 @@ async function load(
   const recorded: Manifest = {
     ...manifest,
     load: {
-      warehouse: ctx.warehouse.description,
+      warehouse: warehouse.description,
       jobId: loaded.jobId,
       rows: loaded.rows,
       loadedAt: loaded.loadedAt,
@@ -267,12 +276,13 @@ async function load(
  */
 async function loadFromLake(
   ctx: RunContext,
+  warehouse: Warehouse,
   keys: WeekKeys,
   manifest: Manifest,
   dir: string,
 ): Promise<boolean> {
   let parquetPath: string | undefined;
-  if (ctx.warehouse.capabilities.loadsFrom === 'local-file') {
+  if (warehouse.capabilities.loadsFrom === 'local-file') {
     parquetPath = join(dir, 'from-lake.parquet');
     await ctx.lake.getFile(manifest.objects.parquet.key, parquetPath);
     const digest = await digestFile(parquetPath);
@@ -284,6 +294,6 @@ async function loadFromLake(
       return false;
     }
   }
-  await load(ctx, keys, manifest, parquetPath);
+  await load(ctx, warehouse, keys, manifest, parquetPath);
   return true;
 }

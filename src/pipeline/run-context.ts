@@ -1,6 +1,10 @@
 /**
- * What every week of a run shares: the configuration, the opened backends, the DuckDB engine
- * (opened on first use), the run id and the logger.
+ * What every week of a run shares (configuration, lake, run id, logger, scratch folder) and
+ * what each week gets afresh: a DuckDB engine and the warehouse.
+ *
+ * The engine lives for one week, not one run: DuckDB's allocator keeps what a conversion used,
+ * and a run's RSS climbed from 300 MB to 430 MB over 10 weeks with one engine; closed after
+ * each week, every week starts from the same ~130 MB. Opening one costs about 30 ms.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,17 +17,23 @@ import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
 import { openLake, openWarehouse } from '../backends.ts';
 
+/** A week's own resources, closed when the week ends. */
+export interface WeekResources {
+  readonly warehouse: Warehouse;
+  /** The connection conversions run on (its engine is opened on first use). */
+  converter(): Promise<DuckDBConnection>;
+}
+
 export interface RunContext {
   readonly config: Config;
   readonly lake: Lake;
-  readonly warehouse: Warehouse;
   readonly runId: string;
   readonly log: Logger;
   /** This run's scratch folder, removed when the run ends. */
   readonly workDir: string;
   readonly signal?: AbortSignal | undefined;
-  /** The connection conversions run on (opened on first use). */
-  converter(): Promise<DuckDBConnection>;
+  /** Runs `use` with fresh week resources, and closes them however it ends. */
+  withWeek<T>(use: (week: WeekResources) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -40,32 +50,29 @@ export async function openRunContext(
   runId: string,
   signal?: AbortSignal,
 ): Promise<RunContext> {
+  const lake = await openLake(config.lake);
   const workDir = await mkdtemp(join(config.workDir, `mta-ingest-${runId}-`));
-  const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
-  let lake: Lake | undefined;
-  let warehouse: Warehouse | undefined;
-  const release = async (): Promise<void> => {
-    await warehouse?.close();
-    engine.opened()?.close();
-    await rm(workDir, { recursive: true, force: true });
-  };
-  try {
-    lake = await openLake(config.lake);
-    warehouse = await openWarehouse(config.warehouse, { engine });
-  } catch (error) {
-    await release();
-    throw error;
-  }
-  let converter: Promise<DuckDBConnection> | undefined;
   return {
     config,
     lake,
-    warehouse,
     runId,
     log: log.child({ runId }),
     workDir,
     signal,
-    converter: () => (converter ??= engine().then((e) => e.connect())),
-    close: release,
+    async withWeek(use) {
+      const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
+      try {
+        const warehouse = await openWarehouse(config.warehouse, { engine });
+        try {
+          let converter: Promise<DuckDBConnection> | undefined;
+          return await use({ warehouse, converter: () => (converter ??= engine().then((e) => e.connect())) });
+        } finally {
+          await warehouse.close();
+        }
+      } finally {
+        engine.opened()?.close();
+      }
+    },
+    close: () => rm(workDir, { recursive: true, force: true }),
   };
 }
