@@ -36,12 +36,12 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
       { event: 'run.start', weeks: dates.length, first: dates[0], last: dates.at(-1) },
       'run started',
     );
-    const loaded = await ctx.withWeek(({ warehouse }) => warehouse.loadedWeeks(dates));
     for (const date of dates) {
       if (options.signal?.aborted) break;
-      const week = await ctx.withWeek((resources) =>
-        ingestWeek(ctx, resources, date, { force: options.force, loaded: loaded.get(date) }),
-      );
+      const week = await ctx.withWeek(async (resources) => {
+        const loaded = (await resources.warehouse.loadedWeeks([date])).get(date);
+        return ingestWeek(ctx, resources, date, { force: options.force, loaded });
+      });
       weeks.push(week);
       options.onWeek?.(week);
     }

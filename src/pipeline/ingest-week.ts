@@ -47,7 +47,7 @@ export interface WeekReport {
 
 export interface WeekOptions {
   force: boolean;
-  /** What the warehouse held before the run (read once for all weeks). */
+  /** What the warehouse held for this week when the week began. */
   loaded: LoadedWeek | undefined;
 }
 

@@ -1,0 +1,18 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { duckdbCreateTable } from './src/schema/turnstile-schema.ts';
+const pq = '/tmp/t10/lake/turnstile/parquet/drop_date=2023-06-03/turnstile_230603.parquet';
+const variant = process.argv[2];
+const i = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '128MB', preserve_insertion_order: 'false' });
+const c = await i.connect();
+await c.run(`ATTACH '/tmp/proto/wl_${variant}.duckdb' AS w; USE w`);
+await c.run(duckdbCreateTable().replace(/ NOT NULL/g, variant === 'nonull' ? '' : ' NOT NULL'));
+let t = performance.now();
+await c.run('BEGIN');
+await c.run(`DELETE FROM turnstile_readings WHERE drop_date = DATE '2023-06-03'`);
+const t1 = performance.now();
+await c.run(`INSERT INTO turnstile_readings SELECT * FROM read_parquet('${pq}')`);
+const t2 = performance.now();
+await c.run('COMMIT');
+const t3 = performance.now();
+await c.run('USE memory; DETACH w');
+console.log(variant, 'delete', Math.round(t1 - t), 'insert', Math.round(t2 - t1), 'commit', Math.round(t3 - t2), 'detach', Math.round(performance.now() - t3));
