@@ -10,7 +10,8 @@ import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
 
 export async function openLake(uri: string): Promise<Lake> {
   if (/^gs:\/\//i.test(uri)) {
-    throw new UsageError(`--lake ${uri}: the GCS lake is not available in this version; use a local folder`);
+    const { GcsLake } = await import('./lake/gcs/gcs-lake.ts');
+    return new GcsLake(uri);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
     throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);
@@ -24,11 +25,14 @@ export interface WarehouseOpenOptions {
   engine: DuckDBEngineProvider;
   /** For commands that only read (plan, status): never creates or changes anything. */
   readOnly?: boolean;
+  /** The lake the warehouse will load from, for warehouses that check they can reach it. */
+  lake?: Lake;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
   if (/^bigquery:\/\//i.test(uri)) {
-    throw new UsageError(`--warehouse ${uri}: BigQuery is not available in this version; use a DuckDB file`);
+    const { BigQueryWarehouse } = await import('./warehouse/bigquery/bigquery-warehouse.ts');
+    return BigQueryWarehouse.open(uri, { readOnly: options.readOnly, lake: options.lake });
   }
   const path = uri.replace(/^duckdb:(\/\/)?/i, '');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {

@@ -32,13 +32,12 @@ export interface PlanOptions {
 export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> {
   const dates = resolveDropDates(options.selection, options.now);
   return withReadOnlyBackends(options.config, async (lake, warehouse) => {
-    const loaded = await warehouse.loadedWeeks(dates);
     const weeks: PlannedWeek[] = [];
     for (const date of dates) {
       const keys = weekKeys(date);
       const text = await lake.getText(keys.manifest);
       const manifest = text === undefined ? undefined : parseManifest(text, lake.uriOf(keys.manifest));
-      const record = loaded.get(date);
+      const record = await warehouse.loadedWeek(date, manifest?.load);
       const inWarehouse = manifest !== undefined && record?.sourceSha256 === manifest.source.sha256;
       const state: PlannedState = inWarehouse ? 'loaded' : manifest ? 'stored, not loaded' : 'not stored';
       weeks.push({

@@ -38,10 +38,9 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
     );
     for (const date of dates) {
       if (options.signal?.aborted) break;
-      const week = await ctx.withWeek(async (resources) => {
-        const loaded = (await resources.warehouse.loadedWeeks([date])).get(date);
-        return ingestWeek(ctx, resources, date, { force: options.force, loaded });
-      });
+      const week = await ctx.withWeek((resources) =>
+        ingestWeek(ctx, resources, date, { force: options.force }),
+      );
       weeks.push(week);
       options.onWeek?.(week);
     }

@@ -22,14 +22,14 @@ export interface WeekStatus {
 
 export async function statusCommand(options: { config: Config }): Promise<WeekStatus[]> {
   return withReadOnlyBackends(options.config, async (lake, warehouse) => {
-    const loaded = await warehouse.loadedWeeks();
+    const listed = (await warehouse.listLoadedWeeks?.()) ?? [];
     const weeks = new Map<IsoDate, WeekStatus>();
     for (const key of await lake.list(MANIFEST_PREFIX)) {
       const date = dateOfManifestKey(key);
       const text = date === undefined ? undefined : await lake.getText(key);
       if (date === undefined || text === undefined) continue;
       const manifest = parseManifest(text, lake.uriOf(key));
-      const record = loaded.get(date);
+      const record = await warehouse.loadedWeek(date, manifest.load);
       weeks.set(date, {
         dropDate: date,
         rows: manifest.rows,
@@ -45,7 +45,9 @@ export async function statusCommand(options: { config: Config }): Promise<WeekSt
         manifestUri: lake.uriOf(key),
       });
     }
-    for (const [date, record] of loaded) {
+    // Weeks the warehouse holds without a manifest in this lake (where it can list them).
+    for (const record of listed) {
+      const date = record.dropDate;
       if (weeks.has(date)) continue;
       weeks.set(date, {
         dropDate: date,

@@ -13,11 +13,15 @@ export interface StoredObject {
   uri: string;
   /** Backend-specific version (a GCS generation); absent for the local folder. */
   generation?: string | undefined;
+  /** CRC32C as GCS reports it (base64), where the backend has one. */
+  crc32c?: string | undefined;
 }
 
 export interface Lake {
   /** The lake's root, as the user gave it (normalised). */
   readonly uri: string;
+  /** Where the lake's data lives (a GCS bucket's location); undefined for a local folder. */
+  location?(): Promise<string>;
   /** Copies a local file into the lake under `key`. */
   putFile(key: string, localPath: string, contentType: string): Promise<StoredObject>;
   /** Writes a small text object (manifests). */

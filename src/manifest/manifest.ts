@@ -15,6 +15,7 @@ export interface ManifestObject {
   bytes: number;
   sha256: string;
   generation?: string | undefined;
+  crc32c?: string | undefined;
 }
 
 export interface Manifest {

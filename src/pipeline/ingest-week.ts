@@ -26,7 +26,7 @@ import {
 } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
 import { TOOL } from '../tool.ts';
-import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 
 export type WeekOutcome = 'loaded' | 'already-loaded' | 'not-published' | 'failed';
@@ -47,8 +47,6 @@ export interface WeekReport {
 
 export interface WeekOptions {
   force: boolean;
-  /** What the warehouse held for this week when the week began. */
-  loaded: LoadedWeek | undefined;
 }
 
 export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
@@ -80,10 +78,11 @@ export async function ingestWeek(
     const manifestText = await ctx.lake.getText(keys.manifest);
     const manifest =
       manifestText === undefined ? undefined : parseManifest(manifestText, ctx.lake.uriOf(keys.manifest));
+    const loaded = await week.warehouse.loadedWeek(date, manifest?.load);
     const inWarehouse =
       manifest !== undefined &&
-      options.loaded?.sourceSha256 === manifest.source.sha256 &&
-      options.loaded.rows === manifest.rows;
+      loaded?.sourceSha256 === manifest.source.sha256 &&
+      loaded.rows === manifest.rows;
     const confirm = inWarehouse && !options.force;
 
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
@@ -151,7 +150,7 @@ export async function ingestWeek(
 
     const storeStarted = performance.now();
     const stored = await store(ctx, date, keys, fetched, converted, { fetchMs, convertMs, storeStarted });
-    await load(ctx, week.warehouse, keys, stored, converted.parquetPath);
+    await load(ctx, week.warehouse, keys, stored, converted.parquetPath, options.force);
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
       rows: converted.rows,
@@ -242,6 +241,7 @@ async function load(
   keys: WeekKeys,
   manifest: Manifest,
   parquetPath: string | undefined,
+  force: boolean,
 ): Promise<Manifest> {
   const loadStarted = performance.now();
   ctx.log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
@@ -252,6 +252,7 @@ async function load(
     parquetPath,
     parquetUri: manifest.objects.parquet.uri,
     runId: ctx.runId,
+    force,
   });
   const loadMs = Math.round(performance.now() - loadStarted);
   ctx.log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
@@ -294,6 +295,6 @@ async function loadFromLake(
       return false;
     }
   }
-  await load(ctx, warehouse, keys, manifest, parquetPath);
+  await load(ctx, warehouse, keys, manifest, parquetPath, false);
   return true;
 }

@@ -62,7 +62,7 @@ export async function openRunContext(
     async withWeek(use) {
       const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
       try {
-        const warehouse = await openWarehouse(config.warehouse, { engine });
+        const warehouse = await openWarehouse(config.warehouse, { engine, lake });
         try {
           let converter: Promise<DuckDBConnection> | undefined;
           return await use({ warehouse, converter: () => (converter ??= engine().then((e) => e.connect())) });

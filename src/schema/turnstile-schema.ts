@@ -74,3 +74,48 @@ export function duckdbSelectList(expressions: Record<string, string>): string {
     return `CAST(${expression} AS ${duckdbType(c.type)}) AS ${c.name}`;
   }).join(',\n  ');
 }
+
+/** A BigQuery table field, as the REST API and the client library take it. */
+export interface BigQueryField {
+  name: string;
+  type: string;
+  mode: 'REQUIRED' | 'NULLABLE';
+  description: string;
+}
+
+/** The BigQuery schema of the readings table. */
+export function bigquerySchema(): { fields: BigQueryField[] } {
+  return {
+    fields: COLUMNS.map((c) => ({ name: c.name, type: c.type, mode: c.mode, description: c.description })),
+  };
+}
+
+// BigQuery reports some standard SQL types by their legacy names (INT64 as INTEGER).
+const BIGQUERY_TYPE_ALIASES: Record<string, string> = { INTEGER: 'INT64', FLOAT: 'FLOAT64', BOOLEAN: 'BOOL' };
+
+/**
+ * How an existing BigQuery table's fields differ from the schema, one phrase per difference
+ * (empty when they match).
+ */
+export function bigquerySchemaDifferences(
+  fields: readonly { name?: string; type?: string; mode?: string }[],
+): string[] {
+  const differences: string[] = [];
+  const byName = new Map(fields.map((f) => [String(f.name), f]));
+  for (const column of COLUMNS) {
+    const field = byName.get(column.name);
+    if (!field) {
+      differences.push(`column ${column.name} is missing`);
+      continue;
+    }
+    const type = String(field.type ?? '').toUpperCase();
+    if ((BIGQUERY_TYPE_ALIASES[type] ?? type) !== column.type) {
+      differences.push(`${column.name} is ${type}, expected ${column.type}`);
+    }
+    const mode = String(field.mode ?? 'NULLABLE').toUpperCase();
+    if (mode !== column.mode) differences.push(`${column.name} is ${mode}, expected ${column.mode}`);
+    byName.delete(column.name);
+  }
+  for (const name of byName.keys()) differences.push(`unexpected column ${name}`);
+  return differences;
+}

@@ -36,14 +36,22 @@ export interface WeekLoad {
   /** The Parquet object in the lake (for `loadsFrom: 'lake-uri'`). */
   parquetUri: string;
   runId: string;
+  /** Reload even if this source version was loaded before (`--force`). */
+  force: boolean;
 }
 
 export interface Warehouse {
   /** Where it is, for messages (never holds a credential). */
   readonly description: string;
   readonly capabilities: WarehouseCapabilities;
-  /** The recorded loads, all or for the given dates. */
-  loadedWeeks(dates?: readonly IsoDate[]): Promise<Map<IsoDate, LoadedWeek>>;
+  /**
+   * What the warehouse holds for a week: the source version and rows of its last load, or
+   * undefined. `recorded` is the load the week's manifest names, for backends that look a
+   * load up by its job (BigQuery) rather than in a table of their own (DuckDB).
+   */
+  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined>;
+  /** Every loaded week, for backends that can list them cheaply (DuckDB); BigQuery cannot. */
+  listLoadedWeeks?(): Promise<LoadedWeek[]>;
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
   loadWeek(load: WeekLoad): Promise<LoadedWeek>;
   close(): Promise<void>;

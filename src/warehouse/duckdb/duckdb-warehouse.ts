@@ -60,25 +60,28 @@ export class DuckDBWarehouse implements Warehouse {
     }
   }
 
-  async loadedWeeks(dates?: readonly IsoDate[]): Promise<Map<IsoDate, LoadedWeek>> {
-    if (this.db === undefined || dates?.length === 0) return new Map();
-    // Dates reaching here were validated by the resolver; they are quoted all the same.
-    const filter = dates ? `WHERE drop_date IN (${dates.map((d) => `DATE ${sqlString(d)}`).join(', ')})` : '';
+  async loadedWeek(dropDate: IsoDate): Promise<LoadedWeek | undefined> {
+    return (await this.select(`WHERE drop_date = DATE ${sqlString(dropDate)}`))[0];
+  }
+
+  listLoadedWeeks(): Promise<LoadedWeek[]> {
+    return this.select('');
+  }
+
+  /** Load records; `where` is built here from validated dates only. */
+  private async select(where: string): Promise<LoadedWeek[]> {
+    if (this.db === undefined) return [];
     const reader = await this.db.runAndReadAll(
       `SELECT drop_date::VARCHAR, source_sha256, rows, strftime(loaded_at, '%Y-%m-%dT%H:%M:%SZ'), job_id
-       FROM ${LOADS_TABLE} ${filter} ORDER BY drop_date`,
+       FROM ${LOADS_TABLE} ${where} ORDER BY drop_date`,
     );
-    const weeks = new Map<IsoDate, LoadedWeek>();
-    for (const [dropDate, sourceSha256, rows, loadedAt, jobId] of reader.getRows()) {
-      weeks.set(String(dropDate), {
-        dropDate: String(dropDate),
-        sourceSha256: String(sourceSha256),
-        rows: Number(rows),
-        loadedAt: String(loadedAt),
-        jobId: String(jobId),
-      });
-    }
-    return weeks;
+    return reader.getRows().map(([dropDate, sourceSha256, rows, loadedAt, jobId]) => ({
+      dropDate: String(dropDate),
+      sourceSha256: String(sourceSha256),
+      rows: Number(rows),
+      loadedAt: String(loadedAt),
+      jobId: String(jobId),
+    }));
   }
 
   async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
@@ -118,7 +121,7 @@ export class DuckDBWarehouse implements Warehouse {
         cause: error,
       });
     }
-    const loaded = (await this.loadedWeeks([load.dropDate])).get(load.dropDate);
+    const loaded = await this.loadedWeek(load.dropDate);
     if (!loaded) throw new WarehouseError(`the load of ${load.dropDate} was not recorded`);
     return loaded;
   }

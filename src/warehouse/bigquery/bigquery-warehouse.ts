@@ -1,0 +1,294 @@
+/**
+ * The warehouse in BigQuery (`bigquery://PROJECT/DATASET[?location=LOC]`), with
+ * `@google-cloud/bigquery`. The dataset and the DAY-partitioned, clustered table are created
+ * from the schema module when missing; an existing table whose schema differs is refused with
+ * the differences named.
+ *
+ * A week is loaded by one load job from its Parquet object in the lake into the partition
+ * `turnstile_readings$YYYYMMDD` with WRITE_TRUNCATE, so it replaces exactly that week. The job
+ * id is derived from the drop date and the source's sha256: a retry or a rerun that finds the
+ * job already there (409) waits for that job instead of loading twice. After DONE, the job's
+ * output row count must equal the manifest's.
+ *
+ * Which source version a week holds is read back from the job its manifest records (the full
+ * sha256 is in the job id). Credentials come from Application Default Credentials only.
+ */
+import type { BigQuery, Job, JobMetadata } from '@google-cloud/bigquery';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UsageError, WarehouseError, oneLine } from '../../errors.ts';
+import type { IsoDate } from '../../dates/drop-dates.ts';
+import type { Lake } from '../../lake/lake.ts';
+import {
+  CLUSTER_COLUMNS,
+  PARTITION_COLUMN,
+  TABLE_NAME,
+  bigquerySchema,
+  bigquerySchemaDifferences,
+} from '../../schema/turnstile-schema.ts';
+import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
+import { canLoadFrom } from './bigquery-location.ts';
+
+/** Set to point the client at a stand-in or emulator of the BigQuery API (tests). */
+export const BIGQUERY_ENDPOINT_ENV = 'MTA_INGEST_BIGQUERY_API_ENDPOINT';
+
+export interface BigQueryTarget {
+  projectId: string;
+  datasetId: string;
+  /** Where a missing dataset is created (default US); an existing dataset keeps its own. */
+  location: string;
+}
+
+export function parseBigQueryUri(uri: string): BigQueryTarget {
+  const match =
+    /^bigquery:\/\/((?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9])\/([A-Za-z0-9_]{1,1024})(?:\?location=([A-Za-z0-9-]{2,40}))?$/.exec(
+      uri,
+    );
+  if (!match?.[1] || !match[2]) {
+    throw new UsageError(`--warehouse ${uri}: expected bigquery://PROJECT/DATASET[?location=LOCATION]`);
+  }
+  return { projectId: match[1], datasetId: match[2], location: (match[3] ?? 'US').toUpperCase() };
+}
+
+export interface BigQueryWarehouseOptions {
+  readOnly?: boolean;
+  /** The lake loads will read from: checked for colocation before anything is uploaded. */
+  lake?: Lake | undefined;
+  /** A client to use instead of one built from ADC (tests). */
+  client?: BigQuery;
+  /** First wait between job polls; doubles up to 10 s. */
+  pollIntervalMs?: number;
+  /** Longest wait for a load job. */
+  jobTimeoutMs?: number;
+}
+
+const JOB_PREFIX = 'mta_ingest_load';
+
+/** Targets whose dataset and table were checked in this process, with the dataset's location. */
+const PREPARED = new Map<string, Promise<string>>();
+
+/** `mta_ingest_load_20230603_<sha256>` (+ `_<run id>` when forced, to load again). */
+export function jobIdFor(load: Pick<WeekLoad, 'dropDate' | 'sourceSha256' | 'force' | 'runId'>): string {
+  const base = `${JOB_PREFIX}_${load.dropDate.replaceAll('-', '')}_${load.sourceSha256}`;
+  return load.force ? `${base}_${load.runId.replace(/[^A-Za-z0-9_-]/g, '_')}` : base;
+}
+
+export class BigQueryWarehouse implements Warehouse {
+  readonly capabilities: WarehouseCapabilities = { loadsFrom: 'lake-uri' };
+  readonly description: string;
+  private readonly client: BigQuery;
+  private readonly target: BigQueryTarget;
+  private readonly pollIntervalMs: number;
+  private readonly jobTimeoutMs: number;
+  /** The dataset's actual location, once read. */
+  private location: string;
+
+  private constructor(client: BigQuery, target: BigQueryTarget, options: BigQueryWarehouseOptions) {
+    this.client = client;
+    this.target = target;
+    this.location = target.location;
+    this.description = `bigquery://${target.projectId}/${target.datasetId}`;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.jobTimeoutMs = options.jobTimeoutMs ?? 6 * 3600_000;
+  }
+
+  static async open(uri: string, options: BigQueryWarehouseOptions = {}): Promise<BigQueryWarehouse> {
+    const target = parseBigQueryUri(uri);
+    let client = options.client;
+    if (!client) {
+      const { BigQuery } = await import('@google-cloud/bigquery');
+      const apiEndpoint = process.env[BIGQUERY_ENDPOINT_ENV];
+      client = new BigQuery({
+        projectId: target.projectId,
+        location: target.location,
+        ...(apiEndpoint ? { apiEndpoint } : {}),
+      });
+    }
+    const warehouse = new BigQueryWarehouse(client, target, options);
+    if (!options.readOnly) {
+      // Once per process and target: the warehouse is opened afresh for every week.
+      const key = `${warehouse.description}|${options.lake?.uri ?? ''}`;
+      let ready = PREPARED.get(key);
+      if (!ready) {
+        ready = warehouse.ensureTable().then(async () => {
+          if (options.lake) await warehouse.checkLake(options.lake);
+          return warehouse.location;
+        });
+        PREPARED.set(key, ready);
+        ready.catch(() => PREPARED.delete(key));
+      }
+      warehouse.location = await ready;
+    }
+    return warehouse;
+  }
+
+  /** Refuses a lake BigQuery cannot load from, before anything is uploaded. */
+  async checkLake(lake: Lake): Promise<void> {
+    if (!lake.uri.startsWith('gs://') || !lake.location) {
+      throw new UsageError(
+        `the BigQuery warehouse loads from Cloud Storage: use a gs:// lake, not ${lake.uri}`,
+      );
+    }
+    const bucketLocation = await lake.location();
+    if (!canLoadFrom(this.location, bucketLocation)) {
+      throw new UsageError(
+        `the lake bucket (${lake.uri}) is in ${bucketLocation} but the dataset ${this.target.projectId}:${this.target.datasetId} is in ${this.location}: BigQuery loads only from a bucket in the dataset's location (or any bucket into the US multi-region)`,
+      );
+    }
+  }
+
+  async loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined> {
+    if (!recorded || !recorded.jobId.startsWith(`${JOB_PREFIX}_${dropDate.replaceAll('-', '')}_`))
+      return undefined;
+    let metadata: JobMetadata;
+    try {
+      [metadata] = (await this.client.job(recorded.jobId, { location: this.location }).getMetadata()) as [
+        JobMetadata,
+      ];
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw new WarehouseError(`reading BigQuery job ${recorded.jobId} failed: ${oneLine(error)}`, {
+        cause: error,
+      });
+    }
+    if (metadata.status?.state !== 'DONE' || metadata.status.errorResult) return undefined;
+    return this.loadedWeekOf(dropDate, recorded.jobId, metadata);
+  }
+
+  async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
+    const jobId = jobIdFor(load);
+    const partition = load.dropDate.replaceAll('-', '');
+    const configuration = {
+      load: {
+        sourceUris: [load.parquetUri],
+        sourceFormat: 'PARQUET',
+        destinationTable: {
+          projectId: this.target.projectId,
+          datasetId: this.target.datasetId,
+          tableId: `${TABLE_NAME}$${partition}`,
+        },
+        writeDisposition: 'WRITE_TRUNCATE',
+        createDisposition: 'CREATE_NEVER',
+        schema: bigquerySchema(),
+        timePartitioning: { type: 'DAY', field: PARTITION_COLUMN },
+        clustering: { fields: [...CLUSTER_COLUMNS] },
+      },
+      labels: { tool: 'mta-ingest', drop_date: load.dropDate },
+    };
+    let job: Job;
+    try {
+      [job] = await this.client.createJob({ jobId, location: this.location, configuration });
+    } catch (error) {
+      if (statusOf(error) !== 409) {
+        throw new WarehouseError(`starting BigQuery load job ${jobId} failed: ${oneLine(error)}`, {
+          cause: error,
+        });
+      }
+      // The job exists: an earlier attempt started it. Wait for that one; never load twice.
+      job = this.client.job(jobId, { location: this.location });
+    }
+    const metadata = await this.waitFor(job, jobId);
+    const loaded = this.loadedWeekOf(load.dropDate, jobId, metadata);
+    if (loaded.rows !== load.rows) {
+      throw new WarehouseError(
+        `BigQuery load job ${jobId} loaded ${loaded.rows} rows into ${TABLE_NAME}$${partition}, but the manifest has ${load.rows}`,
+      );
+    }
+    return loaded;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private async ensureTable(): Promise<void> {
+    const where = `${this.target.projectId}:${this.target.datasetId}`;
+    try {
+      const dataset = this.client.dataset(this.target.datasetId, { location: this.target.location });
+      const [datasetExists] = await dataset.exists();
+      if (!datasetExists) await dataset.create({ location: this.target.location }).catch(ignoreConflict);
+      const [datasetMetadata] = (await dataset.getMetadata()) as [{ location?: string }];
+      this.location = String(datasetMetadata.location ?? this.target.location).toUpperCase();
+      const table = dataset.table(TABLE_NAME);
+      const [tableExists] = await table.exists();
+      if (!tableExists) {
+        await table
+          .create({
+            schema: bigquerySchema(),
+            timePartitioning: { type: 'DAY', field: PARTITION_COLUMN },
+            clustering: { fields: [...CLUSTER_COLUMNS] },
+            description: 'NYC MTA turnstile readings, one partition per weekly drop date (mta-ingest).',
+          })
+          .catch(ignoreConflict);
+        return;
+      }
+      const [tableMetadata] = (await table.getMetadata()) as [TableResource];
+      const differences = bigquerySchemaDifferences(tableMetadata.schema?.fields ?? []);
+      const partitioning = tableMetadata.timePartitioning;
+      if (partitioning?.field !== PARTITION_COLUMN)
+        differences.push(`not partitioned on ${PARTITION_COLUMN}`);
+      if (differences.length > 0) {
+        throw new WarehouseError(
+          `the table ${where}.${TABLE_NAME} exists with another schema: ${differences.join('; ')}`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof WarehouseError) throw error;
+      throw new WarehouseError(`preparing BigQuery ${where}.${TABLE_NAME} failed: ${oneLine(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Polls the job with backoff until DONE; a job error fails the week with BigQuery's message. */
+  private async waitFor(job: Job, jobId: string): Promise<JobMetadata> {
+    const deadline = Date.now() + this.jobTimeoutMs;
+    for (let delay = this.pollIntervalMs; ; delay = Math.min(delay * 2, 10_000)) {
+      let metadata: JobMetadata;
+      try {
+        [metadata] = (await job.getMetadata()) as [JobMetadata];
+      } catch (error) {
+        throw new WarehouseError(`reading BigQuery job ${jobId} failed: ${oneLine(error)}`, { cause: error });
+      }
+      if (metadata.status?.state === 'DONE') {
+        const failure = metadata.status.errorResult;
+        if (failure) {
+          throw new WarehouseError(
+            `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
+          );
+        }
+        return metadata;
+      }
+      if (Date.now() + delay > deadline)
+        throw new WarehouseError(`BigQuery load job ${jobId} did not finish in time`);
+      await sleep(delay);
+    }
+  }
+
+  private loadedWeekOf(dropDate: IsoDate, jobId: string, metadata: JobMetadata): LoadedWeek {
+    const sha = /_([0-9a-f]{64})(?:_|$)/.exec(jobId)?.[1] ?? '';
+    const end = Number(metadata.statistics?.endTime ?? Date.now());
+    return {
+      dropDate,
+      sourceSha256: sha,
+      rows: Number(metadata.statistics?.load?.outputRows ?? -1),
+      loadedAt: new Date(end).toISOString().replace(/\.\d+Z$/, 'Z'),
+      jobId,
+    };
+  }
+}
+
+/** The parts of a table resource this backend reads. */
+interface TableResource {
+  schema?: { fields?: { name?: string; type?: string; mode?: string }[] };
+  timePartitioning?: { type?: string; field?: string };
+}
+
+function statusOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** A create that lost a race with another creator is fine: the thing exists. */
+function ignoreConflict(error: unknown): void {
+  if (statusOf(error) !== 409) throw error;
+}
