@@ -206,7 +206,7 @@ export class BigQueryWarehouse implements Warehouse {
       const dataset = this.client.dataset(this.target.datasetId, { location: this.target.location });
       const [datasetExists] = await dataset.exists();
       if (!datasetExists) await dataset.create({ location: this.target.location }).catch(ignoreConflict);
-      const [datasetMetadata] = (await dataset.getMetadata()) as [{ location?: string }];
+      const [datasetMetadata] = (await dataset.getMetadata()) as [{ location?: string }, unknown];
       this.location = String(datasetMetadata.location ?? this.target.location).toUpperCase();
       const table = dataset.table(TABLE_NAME);
       const [tableExists] = await table.exists();
@@ -221,7 +221,7 @@ export class BigQueryWarehouse implements Warehouse {
           .catch(ignoreConflict);
         return;
       }
-      const [tableMetadata] = (await table.getMetadata()) as [TableResource];
+      const [tableMetadata] = (await table.getMetadata()) as [TableResource, unknown];
       const differences = bigquerySchemaDifferences(tableMetadata.schema?.fields ?? []);
       const partitioning = tableMetadata.timePartitioning;
       if (partitioning?.field !== PARTITION_COLUMN)
@@ -245,7 +245,7 @@ export class BigQueryWarehouse implements Warehouse {
     for (let delay = this.pollIntervalMs; ; delay = Math.min(delay * 2, 10_000)) {
       let metadata: JobMetadata;
       try {
-        [metadata] = (await job.getMetadata()) as [JobMetadata];
+        [metadata] = (await job.getMetadata()) as [JobMetadata, unknown];
       } catch (error) {
         throw new WarehouseError(`reading BigQuery job ${jobId} failed: ${oneLine(error)}`, { cause: error });
       }
