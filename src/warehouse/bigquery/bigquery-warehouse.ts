@@ -143,6 +143,7 @@ export class BigQueryWarehouse implements Warehouse {
     try {
       [metadata] = (await this.client.job(recorded.jobId, { location: this.location }).getMetadata()) as [
         JobMetadata,
+        unknown,
       ];
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
