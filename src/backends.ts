@@ -7,11 +7,25 @@ import { UsageError } from './errors.ts';
 import type { Lake } from './lake/lake.ts';
 import type { Warehouse } from './warehouse/warehouse.ts';
 import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
+import type { Storage } from '@google-cloud/storage';
+import type { BigQuery } from '@google-cloud/bigquery';
 
-export async function openLake(uri: string): Promise<Lake> {
+/**
+ * Ready-made clients to use instead of building them from Application Default Credentials:
+ * for embedding the worker in a process that has its own, and for tests against emulators and
+ * stand-ins. (Type-only imports: nothing is loaded unless a backend that needs it is chosen.)
+ */
+export interface BackendOverrides {
+  storage?: Storage;
+  bigquery?: BigQuery;
+  /** First wait between BigQuery job polls (default 1 s). */
+  bigqueryPollIntervalMs?: number;
+}
+
+export async function openLake(uri: string, overrides: BackendOverrides = {}): Promise<Lake> {
   if (/^gs:\/\//i.test(uri)) {
     const { GcsLake } = await import('./lake/gcs/gcs-lake.ts');
-    return new GcsLake(uri);
+    return new GcsLake(uri, overrides.storage);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
     throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);
@@ -27,12 +41,18 @@ export interface WarehouseOpenOptions {
   readOnly?: boolean;
   /** The lake the warehouse will load from, for warehouses that check they can reach it. */
   lake?: Lake;
+  overrides?: BackendOverrides;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
   if (/^bigquery:\/\//i.test(uri)) {
     const { BigQueryWarehouse } = await import('./warehouse/bigquery/bigquery-warehouse.ts');
-    return BigQueryWarehouse.open(uri, { readOnly: options.readOnly, lake: options.lake });
+    return BigQueryWarehouse.open(uri, {
+      readOnly: options.readOnly,
+      lake: options.lake,
+      client: options.overrides?.bigquery,
+      pollIntervalMs: options.overrides?.bigqueryPollIntervalMs,
+    });
   }
   const path = uri.replace(/^duckdb:(\/\/)?/i, '');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {

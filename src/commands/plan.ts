@@ -5,6 +5,7 @@
 import { resolveDropDates, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
+import type { BackendOverrides } from '../backends.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
 import { parseManifest } from '../manifest/manifest.ts';
 import { sourceUrlFor } from '../pipeline/ingest-week.ts';
@@ -27,39 +28,44 @@ export interface PlanOptions {
   force: boolean;
   config: Config;
   now: Date;
+  overrides?: BackendOverrides | undefined;
 }
 
 export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> {
   const dates = resolveDropDates(options.selection, options.now);
-  return withReadOnlyBackends(options.config, async (lake, warehouse) => {
-    const weeks: PlannedWeek[] = [];
-    for (const date of dates) {
-      const keys = weekKeys(date);
-      const text = await lake.getText(keys.manifest);
-      const manifest = text === undefined ? undefined : parseManifest(text, lake.uriOf(keys.manifest));
-      const record = await warehouse.loadedWeek(date, manifest?.load);
-      const inWarehouse = manifest !== undefined && record?.sourceSha256 === manifest.source.sha256;
-      const state: PlannedState = inWarehouse ? 'loaded' : manifest ? 'stored, not loaded' : 'not stored';
-      weeks.push({
-        dropDate: date,
-        sourceUrl: sourceUrlFor(options.config.sourceUrl, date),
-        state,
-        action:
-          options.force || state === 'not stored'
-            ? 'fetch, convert, store, load'
-            : state === 'loaded'
-              ? 'check source, skip if unchanged'
-              : 'load from lake',
-        objects: {
-          raw: lake.uriOf(keys.raw),
-          parquet: lake.uriOf(keys.parquet),
-          rejects: lake.uriOf(keys.rejects),
-          manifest: lake.uriOf(keys.manifest),
-        },
-        rows: manifest?.rows,
-        sourceSha256: manifest?.source.sha256,
-      });
-    }
-    return weeks;
-  });
+  return withReadOnlyBackends(
+    options.config,
+    async (lake, warehouse) => {
+      const weeks: PlannedWeek[] = [];
+      for (const date of dates) {
+        const keys = weekKeys(date);
+        const text = await lake.getText(keys.manifest);
+        const manifest = text === undefined ? undefined : parseManifest(text, lake.uriOf(keys.manifest));
+        const record = await warehouse.loadedWeek(date, manifest?.load);
+        const inWarehouse = manifest !== undefined && record?.sourceSha256 === manifest.source.sha256;
+        const state: PlannedState = inWarehouse ? 'loaded' : manifest ? 'stored, not loaded' : 'not stored';
+        weeks.push({
+          dropDate: date,
+          sourceUrl: sourceUrlFor(options.config.sourceUrl, date),
+          state,
+          action:
+            options.force || state === 'not stored'
+              ? 'fetch, convert, store, load'
+              : state === 'loaded'
+                ? 'check source, skip if unchanged'
+                : 'load from lake',
+          objects: {
+            raw: lake.uriOf(keys.raw),
+            parquet: lake.uriOf(keys.parquet),
+            rejects: lake.uriOf(keys.rejects),
+            manifest: lake.uriOf(keys.manifest),
+          },
+          rows: manifest?.rows,
+          sourceSha256: manifest?.source.sha256,
+        });
+      }
+      return weeks;
+    },
+    options.overrides,
+  );
 }

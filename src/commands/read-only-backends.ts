@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { openLake, openWarehouse } from '../backends.ts';
+import { openLake, openWarehouse, type BackendOverrides } from '../backends.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
 import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
@@ -13,11 +13,12 @@ import type { Warehouse } from '../warehouse/warehouse.ts';
 export async function withReadOnlyBackends<T>(
   config: Config,
   use: (lake: Lake, warehouse: Warehouse) => Promise<T>,
+  overrides: BackendOverrides = {},
 ): Promise<T> {
-  const lake = await openLake(config.lake);
+  const lake = await openLake(config.lake, overrides);
   const engine = lazyEngine({ tempDirectory: join(tmpdir(), 'mta-ingest-duckdb-spill') });
   try {
-    const warehouse = await openWarehouse(config.warehouse, { engine, readOnly: true });
+    const warehouse = await openWarehouse(config.warehouse, { engine, readOnly: true, overrides });
     try {
       return await use(lake, warehouse);
     } finally {

@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ingestWeek, type WeekReport } from '../pipeline/ingest-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
+import type { BackendOverrides } from '../backends.ts';
 
 export interface RunOptions {
   selection: DropDateSelection;
@@ -18,6 +19,7 @@ export interface RunOptions {
   log: Logger;
   signal?: AbortSignal | undefined;
   onWeek?: ((week: WeekReport) => void) | undefined;
+  overrides?: BackendOverrides | undefined;
 }
 
 export interface RunSummary {
@@ -29,7 +31,7 @@ export interface RunSummary {
 export async function runCommand(options: RunOptions): Promise<RunSummary> {
   const dates = resolveDropDates(options.selection, options.now);
   const runId = newRunId(options.now);
-  const ctx = await openRunContext(options.config, options.log, runId, options.signal);
+  const ctx = await openRunContext(options.config, options.log, runId, options.signal, options.overrides);
   const weeks: WeekReport[] = [];
   try {
     ctx.log.info(

@@ -5,6 +5,7 @@
 import type { IsoDate } from '../dates/drop-dates.ts';
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
+import type { BackendOverrides } from '../backends.ts';
 import { MANIFEST_PREFIX, dateOfManifestKey } from '../lake/lake-layout.ts';
 import { parseManifest } from '../manifest/manifest.ts';
 
@@ -20,46 +21,53 @@ export interface WeekStatus {
   manifestUri: string | undefined;
 }
 
-export async function statusCommand(options: { config: Config }): Promise<WeekStatus[]> {
-  return withReadOnlyBackends(options.config, async (lake, warehouse) => {
-    const listed = (await warehouse.listLoadedWeeks?.()) ?? [];
-    const weeks = new Map<IsoDate, WeekStatus>();
-    for (const key of await lake.list(MANIFEST_PREFIX)) {
-      const date = dateOfManifestKey(key);
-      const text = date === undefined ? undefined : await lake.getText(key);
-      if (date === undefined || text === undefined) continue;
-      const manifest = parseManifest(text, lake.uriOf(key));
-      const record = await warehouse.loadedWeek(date, manifest.load);
-      weeks.set(date, {
-        dropDate: date,
-        rows: manifest.rows,
-        rejects: manifest.rejects,
-        sourceBytes: manifest.source.bytes,
-        sourceSha256: manifest.source.sha256,
-        warehouse: !record
-          ? 'not loaded'
-          : record.sourceSha256 === manifest.source.sha256
-            ? 'loaded'
-            : 'other version',
-        loadedAt: record?.loadedAt,
-        manifestUri: lake.uriOf(key),
-      });
-    }
-    // Weeks the warehouse holds without a manifest in this lake (where it can list them).
-    for (const record of listed) {
-      const date = record.dropDate;
-      if (weeks.has(date)) continue;
-      weeks.set(date, {
-        dropDate: date,
-        rows: record.rows,
-        rejects: undefined,
-        sourceBytes: undefined,
-        sourceSha256: record.sourceSha256,
-        warehouse: 'loaded, no manifest',
-        loadedAt: record.loadedAt,
-        manifestUri: undefined,
-      });
-    }
-    return [...weeks.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate));
-  });
+export async function statusCommand(options: {
+  config: Config;
+  overrides?: BackendOverrides | undefined;
+}): Promise<WeekStatus[]> {
+  return withReadOnlyBackends(
+    options.config,
+    async (lake, warehouse) => {
+      const listed = (await warehouse.listLoadedWeeks?.()) ?? [];
+      const weeks = new Map<IsoDate, WeekStatus>();
+      for (const key of await lake.list(MANIFEST_PREFIX)) {
+        const date = dateOfManifestKey(key);
+        const text = date === undefined ? undefined : await lake.getText(key);
+        if (date === undefined || text === undefined) continue;
+        const manifest = parseManifest(text, lake.uriOf(key));
+        const record = await warehouse.loadedWeek(date, manifest.load);
+        weeks.set(date, {
+          dropDate: date,
+          rows: manifest.rows,
+          rejects: manifest.rejects,
+          sourceBytes: manifest.source.bytes,
+          sourceSha256: manifest.source.sha256,
+          warehouse: !record
+            ? 'not loaded'
+            : record.sourceSha256 === manifest.source.sha256
+              ? 'loaded'
+              : 'other version',
+          loadedAt: record?.loadedAt,
+          manifestUri: lake.uriOf(key),
+        });
+      }
+      // Weeks the warehouse holds without a manifest in this lake (where it can list them).
+      for (const record of listed) {
+        const date = record.dropDate;
+        if (weeks.has(date)) continue;
+        weeks.set(date, {
+          dropDate: date,
+          rows: record.rows,
+          rejects: undefined,
+          sourceBytes: undefined,
+          sourceSha256: record.sourceSha256,
+          warehouse: 'loaded, no manifest',
+          loadedAt: record.loadedAt,
+          manifestUri: undefined,
+        });
+      }
+      return [...weeks.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate));
+    },
+    options.overrides,
+  );
 }

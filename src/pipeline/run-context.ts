@@ -15,7 +15,7 @@ import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
-import { openLake, openWarehouse } from '../backends.ts';
+import { openLake, openWarehouse, type BackendOverrides } from '../backends.ts';
 
 /** A week's own resources, closed when the week ends. */
 export interface WeekResources {
@@ -49,8 +49,9 @@ export async function openRunContext(
   log: Logger,
   runId: string,
   signal?: AbortSignal,
+  overrides: BackendOverrides = {},
 ): Promise<RunContext> {
-  const lake = await openLake(config.lake);
+  const lake = await openLake(config.lake, overrides);
   const workDir = await mkdtemp(join(config.workDir, `mta-ingest-${runId}-`));
   return {
     config,
@@ -62,7 +63,7 @@ export async function openRunContext(
     async withWeek(use) {
       const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
       try {
-        const warehouse = await openWarehouse(config.warehouse, { engine, lake });
+        const warehouse = await openWarehouse(config.warehouse, { engine, lake, overrides });
         try {
           let converter: Promise<DuckDBConnection> | undefined;
           return await use({ warehouse, converter: () => (converter ??= engine().then((e) => e.connect())) });

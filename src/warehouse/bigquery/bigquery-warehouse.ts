@@ -28,9 +28,6 @@ import {
 import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
 import { canLoadFrom } from './bigquery-location.ts';
 
-/** Set to point the client at a stand-in or emulator of the BigQuery API (tests). */
-export const BIGQUERY_ENDPOINT_ENV = 'MTA_INGEST_BIGQUERY_API_ENDPOINT';
-
 export interface BigQueryTarget {
   projectId: string;
   datasetId: string;
@@ -66,10 +63,22 @@ const JOB_PREFIX = 'mta_ingest_load';
 /** Targets whose dataset and table were checked in this process, with the dataset's location. */
 const PREPARED = new Map<string, Promise<string>>();
 
-/** `mta_ingest_load_20230603_<sha256>` (+ `_<run id>` when forced, to load again). */
-export function jobIdFor(load: Pick<WeekLoad, 'dropDate' | 'sourceSha256' | 'force' | 'runId'>): string {
-  const base = `${JOB_PREFIX}_${load.dropDate.replaceAll('-', '')}_${load.sourceSha256}`;
+/**
+ * `mta_ingest_load_<dataset>_20230603_<sha256>` (+ `_<run id>` when forced, to load again).
+ * Job ids are unique per project, not per dataset: without the dataset, a second dataset in
+ * the same project would find the first one's job and take it for its own load.
+ */
+export function jobIdFor(
+  datasetId: string,
+  load: Pick<WeekLoad, 'dropDate' | 'sourceSha256' | 'force' | 'runId'>,
+): string {
+  const base = `${weekJobPrefix(datasetId, load.dropDate)}${load.sourceSha256}`;
   return load.force ? `${base}_${load.runId.replace(/[^A-Za-z0-9_-]/g, '_')}` : base;
+}
+
+/** What every load job id of one dataset's week starts with (a job id has at most 1,024 characters). */
+function weekJobPrefix(datasetId: string, dropDate: IsoDate): string {
+  return `${JOB_PREFIX}_${datasetId.slice(0, 800)}_${dropDate.replaceAll('-', '')}_`;
 }
 
 export class BigQueryWarehouse implements Warehouse {
@@ -96,12 +105,7 @@ export class BigQueryWarehouse implements Warehouse {
     let client = options.client;
     if (!client) {
       const { BigQuery } = await import('@google-cloud/bigquery');
-      const apiEndpoint = process.env[BIGQUERY_ENDPOINT_ENV];
-      client = new BigQuery({
-        projectId: target.projectId,
-        location: target.location,
-        ...(apiEndpoint ? { apiEndpoint } : {}),
-      });
+      client = new BigQuery({ projectId: target.projectId, location: target.location });
     }
     const warehouse = new BigQueryWarehouse(client, target, options);
     if (!options.readOnly) {
@@ -137,7 +141,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined> {
-    if (!recorded || !recorded.jobId.startsWith(`${JOB_PREFIX}_${dropDate.replaceAll('-', '')}_`))
+    if (!recorded || !recorded.jobId.startsWith(weekJobPrefix(this.target.datasetId, dropDate)))
       return undefined;
     let metadata: JobMetadata;
     try {
@@ -152,11 +156,15 @@ export class BigQueryWarehouse implements Warehouse {
       });
     }
     if (metadata.status?.state !== 'DONE' || metadata.status.errorResult) return undefined;
+    const destination = metadata.configuration?.load?.destinationTable;
+    if (destination?.datasetId !== this.target.datasetId || destination.projectId !== this.target.projectId) {
+      return undefined;
+    }
     return this.loadedWeekOf(dropDate, recorded.jobId, metadata);
   }
 
   async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
-    const jobId = jobIdFor(load);
+    const jobId = jobIdFor(this.target.datasetId, load);
     const partition = load.dropDate.replaceAll('-', '');
     const configuration = {
       load: {
