@@ -9,6 +9,7 @@ import type { Warehouse } from './warehouse/warehouse.ts';
 import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
 import type { Storage } from '@google-cloud/storage';
 import type { BigQuery } from '@google-cloud/bigquery';
+import type { Config } from './config.ts';
 
 /**
  * Ready-made clients to use instead of building them from Application Default Credentials:
@@ -22,10 +23,25 @@ export interface BackendOverrides {
   bigqueryPollIntervalMs?: number;
 }
 
-export async function openLake(uri: string, overrides: BackendOverrides = {}): Promise<Lake> {
+/** The overrides a configuration itself implies (a GCS emulator), under the caller's own. */
+export function overridesFor(
+  config: Config,
+  overrides: BackendOverrides = {},
+): BackendOverrides & { gcsEmulator?: string } {
+  return config.gcsEmulator === undefined ? overrides : { gcsEmulator: config.gcsEmulator, ...overrides };
+}
+
+export async function openLake(
+  uri: string,
+  overrides: BackendOverrides & { gcsEmulator?: string } = {},
+): Promise<Lake> {
   if (/^gs:\/\//i.test(uri)) {
-    const { GcsLake } = await import('./lake/gcs/gcs-lake.ts');
-    return new GcsLake(uri, overrides.storage);
+    const { GcsLake, emulatorStorage } = await import('./lake/gcs/gcs-lake.ts');
+    const emulator = overrides.gcsEmulator;
+    return new GcsLake(
+      uri,
+      overrides.storage ?? (emulator === undefined ? undefined : emulatorStorage(emulator)),
+    );
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
     throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);

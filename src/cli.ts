@@ -7,7 +7,8 @@
  * configuration (nothing fetched); 3 a requested week is not published (and nothing failed).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { resolveConfig, type ConfigFlags } from './config.ts';
+import { BLOCK_ENV, resolveConfig, type Config, type ConfigFlags } from './config.ts';
+import { loadBlock } from './blocks.ts';
 import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { TOOL } from './tool.ts';
@@ -21,6 +22,7 @@ import type { DropDateSelection } from './dates/drop-dates.ts';
 const CLOCK_ENV = 'MTA_INGEST_NOW';
 
 interface CommonFlags extends ConfigFlags, DropDateSelection {
+  block?: string;
   force?: boolean;
   json?: boolean;
   logLevel?: LogLevel;
@@ -28,9 +30,19 @@ interface CommonFlags extends ConfigFlags, DropDateSelection {
 
 function withConfigOptions(command: Command): Command {
   return command
+    .option(
+      '--block <name>',
+      'take settings from blocks/<name>.json, below flags and env (env MTA_INGEST_BLOCK)',
+    )
     .option('--source-url <url>', 'base URL of the turnstile files (env MTA_INGEST_SOURCE_URL)')
-    .option('--lake <uri>', 'lake folder or file:// URL (env MTA_INGEST_LAKE; default ./data/lake)')
-    .option('--warehouse <uri>', 'DuckDB file (env MTA_INGEST_WAREHOUSE; default ./data/warehouse.duckdb)')
+    .option(
+      '--lake <uri>',
+      'folder, file:// URL or gs://bucket/prefix (env MTA_INGEST_LAKE; default ./data/lake)',
+    )
+    .option(
+      '--warehouse <uri>',
+      'DuckDB file or bigquery://project/dataset[?location=L] (env MTA_INGEST_WAREHOUSE; default ./data/warehouse.duckdb)',
+    )
     .option(
       '--work-dir <dir>',
       'scratch folder for spooled files (env MTA_INGEST_WORK_DIR; default the OS temp dir)',
@@ -66,6 +78,12 @@ function selectionOf(flags: CommonFlags): DropDateSelection {
   return { year, month, day, date, from, to };
 }
 
+/** Flags, then environment, then the named block, then defaults. */
+async function configOf(flags: CommonFlags, env: NodeJS.ProcessEnv): Promise<Config> {
+  const blockName = flags.block ?? (env[BLOCK_ENV] || undefined);
+  return resolveConfig(flags, env, blockName === undefined ? {} : await loadBlock(blockName));
+}
+
 function clock(env: NodeJS.ProcessEnv): Date {
   const value = env[CLOCK_ENV];
   if (value === undefined || value === '') return new Date();
@@ -96,7 +114,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       const summary = await runCommand({
         selection: selectionOf(flags),
         force: flags.force === true,
-        config: resolveConfig(flags, env),
+        config: await configOf(flags, env),
         now: clock(env),
         log: createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info')),
         signal: controller.signal,
@@ -114,7 +132,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       const weeks = await planCommand({
         selection: selectionOf(flags),
         force: flags.force === true,
-        config: resolveConfig(flags, env),
+        config: await configOf(flags, env),
         now: clock(env),
       });
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));
@@ -124,7 +142,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .description('list the weeks in the lake and whether the warehouse holds them')
     .option('--json', 'machine-readable output')
     .action(async (flags: CommonFlags) => {
-      const weeks = await statusCommand({ config: resolveConfig(flags, env) });
+      const weeks = await statusCommand({ config: await configOf(flags, env) });
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
     });
 

@@ -1,11 +1,12 @@
 /**
- * The run's configuration: flags first, then environment variables, then defaults. (Named
- * block files come later.) Validated here, so a bad value is a usage error (exit 2) before
+ * The run's configuration: flags first, then environment variables, then a named block
+ * (blocks.ts), then defaults. Validated here, so a bad value is a usage error (exit 2) before
  * anything is fetched.
  */
 import { tmpdir } from 'node:os';
 import { UsageError } from './errors.ts';
 import type { FetchPolicy } from './fetch/fetch-week.ts';
+import type { ConfigBlock } from './blocks.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://web.mta.info/developers/data/nyct/turnstile';
 export const DEFAULT_LAKE = './data/lake';
@@ -20,6 +21,8 @@ export interface Config {
   warehouse: string;
   /** Where spools and staged files go while a week is processed. */
   workDir: string;
+  /** A GCS emulator's URL (fake-gcs-server): the GCS lake talks to it, with no credentials. */
+  gcsEmulator: string | undefined;
   fetch: FetchPolicy;
 }
 
@@ -32,6 +35,7 @@ export interface ConfigFlags {
   fetchTimeoutMs?: string | undefined;
   fetchAttempts?: string | undefined;
   fetchBackoffMs?: string | undefined;
+  gcsEmulator?: string | undefined;
 }
 
 /** The environment variable behind each setting (documented in the README). */
@@ -43,13 +47,28 @@ export const ENV = {
   fetchTimeoutMs: 'MTA_INGEST_FETCH_TIMEOUT_MS',
   fetchAttempts: 'MTA_INGEST_FETCH_ATTEMPTS',
   fetchBackoffMs: 'MTA_INGEST_FETCH_BACKOFF_MS',
+  gcsEmulator: 'MTA_INGEST_GCS_EMULATOR',
 } as const;
 
-export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>): Config {
-  const pick = (name: keyof typeof ENV): string | undefined => flags[name] ?? nonEmpty(env[ENV[name]]);
-  // Messages name the setting the way the user gave it: the flag, or the environment variable.
+/** Names a block (blocks.ts) to take settings from, below flags and environment variables. */
+export const BLOCK_ENV = 'MTA_INGEST_BLOCK';
+
+export function resolveConfig(
+  flags: ConfigFlags,
+  env: Record<string, string | undefined>,
+  block: ConfigBlock = {},
+): Config {
+  const pick = (name: keyof typeof ENV): string | undefined =>
+    flags[name] ?? nonEmpty(env[ENV[name]]) ?? block[name];
+  // Messages name the setting the way the user gave it: the flag, the variable or the block.
   const named = (name: keyof typeof ENV, flag: string): string =>
-    flags[name] !== undefined ? flag : ENV[name];
+    flags[name] !== undefined
+      ? flag
+      : nonEmpty(env[ENV[name]]) !== undefined
+        ? ENV[name]
+        : block[name] !== undefined
+          ? `the block's ${name}`
+          : flag;
   const givenUrl = pick('sourceUrl') ?? DEFAULT_SOURCE_URL;
   const sourceUrl = givenUrl.replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+/i.test(sourceUrl) || !URL.canParse(sourceUrl)) {
@@ -60,6 +79,7 @@ export function resolveConfig(flags: ConfigFlags, env: Record<string, string | u
     lake: pick('lake') ?? DEFAULT_LAKE,
     warehouse: pick('warehouse') ?? DEFAULT_WAREHOUSE,
     workDir: pick('workDir') ?? tmpdir(),
+    gcsEmulator: pick('gcsEmulator'),
     fetch: {
       timeoutMs: wholeNumber(
         named('fetchTimeoutMs', '--fetch-timeout-ms'),

@@ -18,6 +18,9 @@ import { startSourceServer, type SourceServer } from './support/source-server.ts
 import { startFakeGcs, type FakeGcs } from './support/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from './support/bigquery-standin.ts';
 import { startFaultProxy, type ProxyFault } from './support/fault-proxy.ts';
+import { runCli } from './support/cli.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { query } from './support/duckdb-query.ts';
 import { REAL_WEEK_ROWS, realWeekFile } from './support/real-week.ts';
 import { resolveConfig } from '../src/config.ts';
@@ -428,5 +431,78 @@ describe('two BigQuery datasets in one project', () => {
     const summary = await run(other);
     expect(summary.weeks[0]).toMatchObject({ outcome: 'loaded' });
     expect(bigquery.jobs.size).toBe(firstJobs + 1);
+  });
+});
+
+describe('the command line', () => {
+  const cliEnv = () => ({
+    MTA_INGEST_NOW: NOW.toISOString(),
+    MTA_INGEST_WORK_DIR: dir,
+    MTA_INGEST_SOURCE_URL: source.baseUrl,
+    // The worker's switch to a GCS emulator (no credentials are sent then).
+    MTA_INGEST_GCS_EMULATOR: gcs.url,
+    METADATA_SERVER_DETECTION: 'none',
+  });
+
+  it('takes the GCS lake from a block file, or from environment variables', async () => {
+    await mkdir(join(dir, 'blocks'));
+    await writeFile(
+      join(dir, 'blocks', 'gcs.json'),
+      JSON.stringify({ lake: gcsLake(), warehouse: duckdbFile() }),
+    );
+    const fromBlock = await runCli(['run', '--date', WEEK, '--block', 'gcs'], { cwd: dir, env: cliEnv() });
+    expect(fromBlock.code, fromBlock.stderr).toBe(0);
+    expect(fromBlock.stdout).toMatch(/^2023-06-03\s+loaded\s+253,237 rows/m);
+    expect(await generationsOf()).toHaveLength(3);
+
+    const fromEnv = await runCli(['status', '--json'], {
+      cwd: dir,
+      env: { ...cliEnv(), MTA_INGEST_LAKE: gcsLake(), MTA_INGEST_WAREHOUSE: duckdbFile() },
+    });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(JSON.parse(fromEnv.stdout)).toMatchObject([{ dropDate: WEEK, warehouse: 'loaded' }]);
+  });
+
+  it('never prints any part of a credential, even when authentication fails', async () => {
+    // A service-account key as Google issues them; BigQuery cannot be reached from here, so
+    // the run fails while authenticating: the worst case for a leak into an error message.
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const key = {
+      type: 'service_account',
+      project_id: PROJECT,
+      private_key_id: 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00',
+      private_key: privateKey,
+      client_email: 'mta-ingest@test-project.iam.gserviceaccount.com',
+      client_id: '109876543210987654321',
+      token_uri: 'https://oauth2.googleapis.com/token',
+    };
+    const keyFile = join(dir, 'key.json');
+    await writeFile(keyFile, JSON.stringify(key));
+    const result = await runCli(
+      [
+        'run',
+        '--date',
+        WEEK,
+        '--lake',
+        gcsLake(),
+        '--warehouse',
+        `bigquery://${PROJECT}/mta`,
+        '--log-level',
+        'debug',
+      ],
+      { cwd: dir, env: { ...cliEnv(), GOOGLE_APPLICATION_CREDENTIALS: keyFile } },
+    );
+    expect(result.code).not.toBe(0);
+    const output = result.stdout + result.stderr;
+    expect(output).toMatch(/BigQuery/);
+    const keyBody = privateKey.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+    for (let at = 0; at + 16 <= keyBody.length; at += 8) {
+      expect(output.replace(/\s+/g, '')).not.toContain(keyBody.slice(at, at + 16));
+    }
+    expect(output).not.toContain(key.private_key_id);
   });
 });

@@ -55,6 +55,14 @@ const SETTINGS: {
     fallback: tmpdir(),
   },
   {
+    name: 'gcsEmulator',
+    flag: 'http://127.0.0.1:4443',
+    env: 'http://127.0.0.1:4444',
+    read: (c) => c.gcsEmulator,
+    parsed: (t) => t,
+    fallback: undefined,
+  },
+  {
     name: 'fetchTimeoutMs',
     flag: '1234',
     env: '5678',

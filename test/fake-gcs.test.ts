@@ -95,7 +95,8 @@ describe('startFakeGcs', () => {
     try {
       expect(other.port).not.toBe(gcs.port);
       const [buckets] = await client(other.url).getBuckets();
-      expect(buckets.map((b) => [b.name, b.metadata.location])).toEqual([
+      // The emulator lists buckets in no fixed order.
+      expect(buckets.map((b) => [b.name, b.metadata.location]).sort()).toEqual([
         ['lake-a', 'EUROPE-WEST1'],
         ['lake-b', 'EUROPE-WEST1'],
       ]);

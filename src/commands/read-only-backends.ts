@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { openLake, openWarehouse, type BackendOverrides } from '../backends.ts';
+import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
 import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
@@ -15,6 +15,7 @@ export async function withReadOnlyBackends<T>(
   use: (lake: Lake, warehouse: Warehouse) => Promise<T>,
   overrides: BackendOverrides = {},
 ): Promise<T> {
+  overrides = overridesFor(config, overrides);
   const lake = await openLake(config.lake, overrides);
   const engine = lazyEngine({ tempDirectory: join(tmpdir(), 'mta-ingest-duckdb-spill') });
   try {

@@ -15,7 +15,7 @@ import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
-import { openLake, openWarehouse, type BackendOverrides } from '../backends.ts';
+import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
 
 /** A week's own resources, closed when the week ends. */
 export interface WeekResources {
@@ -51,6 +51,7 @@ export async function openRunContext(
   signal?: AbortSignal,
   overrides: BackendOverrides = {},
 ): Promise<RunContext> {
+  overrides = overridesFor(config, overrides);
   const lake = await openLake(config.lake, overrides);
   const workDir = await mkdtemp(join(config.workDir, `mta-ingest-${runId}-`));
   return {

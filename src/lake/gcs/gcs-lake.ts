@@ -11,8 +11,8 @@
  *   A 412 whose object already holds our bytes is our own earlier attempt that landed.
  *
  * A GCS object appears whole or not at all, so no temporary names are needed. Credentials come
- * from Application Default Credentials; `STORAGE_EMULATOR_HOST` points the client at an
- * emulator (no credentials are used then).
+ * from Application Default Credentials; `MTA_INGEST_GCS_EMULATOR` points the client at an
+ * emulator instead (no credentials are sent then).
  */
 import { stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
@@ -35,6 +35,11 @@ export function parseGcsUri(uri: string): { bucket: string; prefix: string } {
     throw new UsageError(`--lake ${uri}: the prefix may not contain '.' or '..' segments`);
   }
   return { bucket: match[1], prefix: prefix === '' ? '' : `${prefix}/` };
+}
+
+/** A client for a GCS emulator such as fake-gcs-server: its URL, and no credentials. */
+export function emulatorStorage(url: string): Storage {
+  return new Storage({ apiEndpoint: url.replace(/\/+$/, ''), useAuthWithCustomEndpoint: false });
 }
 
 export class GcsLake implements Lake {
