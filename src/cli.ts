@@ -92,7 +92,22 @@ function clock(env: NodeJS.ProcessEnv): Date {
   return now;
 }
 
+/**
+ * Node prints process warnings on stderr as plain text, but this worker's stderr is JSON lines
+ * (Cloud Logging reads them one by one). The storage client, for one, prints
+ * MaxListenersExceededWarning while downloading objects of a few MB: harmless, and now a
+ * WARNING event in the log like any other.
+ */
+function routeProcessWarningsToTheLog(): void {
+  const log = createLogger('warn');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) =>
+    log.warn({ event: 'node.warning', name: warning.name }, warning.message),
+  );
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  routeProcessWarningsToTheLog();
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
   const err = (text: string): void => void process.stderr.write(`mta-ingest: ${text}\n`);
   let exitCode: number = ExitCode.ok;
