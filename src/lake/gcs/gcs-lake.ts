@@ -68,7 +68,6 @@ export class GcsLake implements Lake {
     const { size } = await stat(localPath);
     return this.upload(
       key,
-      localPath,
       () => crc32cOfFile(localPath),
       (file, generation) =>
         this.bucket
@@ -147,7 +146,6 @@ export class GcsLake implements Lake {
    */
   private async upload(
     key: string,
-    _localPath: string | undefined,
     localCrc32c: () => Promise<string>,
     send: (file: File, generation: number) => Promise<File>,
   ): Promise<StoredObject> {
