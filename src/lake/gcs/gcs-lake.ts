@@ -87,7 +87,6 @@ export class GcsLake implements Lake {
     const body = Buffer.from(text);
     return this.upload(
       key,
-      undefined,
       () => Promise.resolve(crc32cOf(body)),
       async (file, generation) => {
         await file.save(body, {
