@@ -46,17 +46,29 @@ export function formatStatus(weeks: readonly WeekStatus[]): string {
     'rows'.padStart(10),
     'rejects'.padStart(8),
     'source'.padStart(9),
+    'turnstiles'.padStart(10),
+    'dups'.padStart(6),
+    'outside'.padStart(7),
+    'backwards'.padStart(9),
+    'recovr'.padStart(7),
     '  warehouse',
-    '',
   ];
-  const lines = [header.join('  ').trimEnd()];
+  const lines = [header.join('  ')];
+  const number = (n: number | undefined, width: number): string =>
+    (n === undefined ? '-' : count.format(n)).padStart(width);
   for (const week of weeks) {
+    const q = week.quality;
     lines.push(
       [
         week.dropDate,
-        (week.rows === undefined ? '-' : count.format(week.rows)).padStart(10),
-        (week.rejects === undefined ? '-' : count.format(week.rejects)).padStart(8),
+        number(week.rows, 10),
+        number(week.rejects, 8),
         megabytes(week.sourceBytes).padStart(9),
+        number(q?.turnstiles, 10),
+        number(q?.duplicateReadings, 6),
+        number(q?.outsideWeek, 7),
+        number(q?.countersBackwards, 9),
+        (q === undefined ? '-' : `${(q.recoveredAuditShare * 100).toFixed(1)}%`).padStart(7),
         `  ${week.warehouse}${week.loadedAt ? ` (${week.loadedAt})` : ''}`,
       ].join('  '),
     );

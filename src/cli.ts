@@ -23,6 +23,7 @@ const CLOCK_ENV = 'MTA_INGEST_NOW';
 
 interface CommonFlags extends ConfigFlags, DropDateSelection {
   block?: string;
+  strict?: boolean;
   force?: boolean;
   json?: boolean;
   logLevel?: LogLevel;
@@ -122,6 +123,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   withSelectionOptions(withConfigOptions(program.command('run')))
     .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')
     .option('--force', 'reload weeks that are already loaded')
+    .option('--strict', 'fail a week that has rejects or duplicate readings (nothing stored or loaded)')
     .action(async (flags: CommonFlags) => {
       const controller = new AbortController();
       const stop = (): void => controller.abort(new Error('interrupted'));
@@ -129,6 +131,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       const summary = await runCommand({
         selection: selectionOf(flags),
         force: flags.force === true,
+        strict: flags.strict === true,
         config: await configOf(flags, env),
         now: clock(env),
         log: createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info')),

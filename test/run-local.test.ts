@@ -404,7 +404,9 @@ describe('plan and status', () => {
     const common = ['--lake', join(dir, 'lake'), '--warehouse', join(dir, 'wh.duckdb')];
     const text = await runCli(['status', ...common]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^2023-06-03\s+253,237\s+0\s+33\.2 MB\s+loaded/m);
+    expect(text.stdout).toMatch(
+      /^2023-06-03\s+253,237\s+0\s+33\.2 MB\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d.]+%\s+loaded/m,
+    );
     const json = await runCli(['status', '--json', ...common]);
     expect(JSON.parse(json.stdout)).toMatchObject([
       { dropDate: WEEK, rows: REAL_WEEK_ROWS, rejects: 0, warehouse: 'loaded' },

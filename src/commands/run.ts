@@ -14,6 +14,8 @@ import type { BackendOverrides } from '../backends.ts';
 export interface RunOptions {
   selection: DropDateSelection;
   force: boolean;
+  /** Fail weeks with rejects or duplicate readings instead of loading them. */
+  strict?: boolean | undefined;
   config: Config;
   now: Date;
   log: Logger;
@@ -41,7 +43,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
     for (const date of dates) {
       if (options.signal?.aborted) break;
       const week = await ctx.withWeek((resources) =>
-        ingestWeek(ctx, resources, date, { force: options.force }),
+        ingestWeek(ctx, resources, date, { force: options.force, strict: options.strict ?? false }),
       );
       weeks.push(week);
       options.onWeek?.(week);

@@ -8,6 +8,7 @@ import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { MANIFEST_PREFIX, dateOfManifestKey } from '../lake/lake-layout.ts';
 import { parseManifest } from '../manifest/manifest.ts';
+import type { WeekQuality } from '../quality/week-quality.ts';
 
 export interface WeekStatus {
   dropDate: IsoDate;
@@ -19,6 +20,8 @@ export interface WeekStatus {
   warehouse: 'loaded' | 'not loaded' | 'other version' | 'loaded, no manifest';
   loadedAt: string | undefined;
   manifestUri: string | undefined;
+  /** The week's quality report, from its manifest. */
+  quality: WeekQuality | undefined;
 }
 
 export async function statusCommand(options: {
@@ -49,6 +52,7 @@ export async function statusCommand(options: {
               : 'other version',
           loadedAt: record?.loadedAt,
           manifestUri: lake.uriOf(key),
+          quality: manifest.quality,
         });
       }
       // Weeks the warehouse holds without a manifest in this lake (where it can list them).
@@ -64,6 +68,7 @@ export async function statusCommand(options: {
           warehouse: 'loaded, no manifest',
           loadedAt: record.loadedAt,
           manifestUri: undefined,
+          quality: undefined,
         });
       }
       return [...weeks.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate));

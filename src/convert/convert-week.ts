@@ -35,6 +35,8 @@ export interface ConvertResult {
   /** Earliest and latest reading_at, 'YYYY-MM-DD HH:MM:SS' (undefined when no rows). */
   readingsFrom: string | undefined;
   readingsTo: string | undefined;
+  /** Readings whose station the Remote-Booth-Station table does not know (legacy files). */
+  unmatchedStations?: number;
 }
 
 /** Layouts this converter reads; the legacy wide layout is not supported yet. */

@@ -6,6 +6,7 @@
 import { LakeError } from '../errors.ts';
 import type { IsoDate } from '../dates/drop-dates.ts';
 import type { Layout } from '../convert/layout.ts';
+import type { WeekQuality } from '../quality/week-quality.ts';
 
 export const MANIFEST_VERSION = 1;
 
@@ -36,6 +37,8 @@ export interface Manifest {
   rows: number;
   rejects: number;
   readings: { from?: string | undefined; to?: string | undefined };
+  /** The week's quality report (quality/week-quality.ts); absent in manifests written before it. */
+  quality?: WeekQuality | undefined;
   objects: { raw: ManifestObject; parquet: ManifestObject; rejects?: ManifestObject | undefined };
   load?: { warehouse: string; jobId: string; rows: number; loadedAt: string } | undefined;
   runId: string;

@@ -25,6 +25,7 @@ import {
   type ManifestObject,
 } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
+import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
 import { TOOL } from '../tool.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
@@ -47,6 +48,8 @@ export interface WeekReport {
 
 export interface WeekOptions {
   force: boolean;
+  /** Refuse a week with rejects or duplicate readings (nothing stored or loaded). */
+  strict: boolean;
 }
 
 export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
@@ -148,8 +151,27 @@ export async function ingestWeek(
       'converted',
     );
 
+    const quality = await measureWeek(await week.converter(), converted.parquetPath, date, {
+      rejects: converted.rejects,
+      unmatchedStations: converted.unmatchedStations ?? 0,
+    });
+    log.info({ event: 'quality', ...quality }, 'measured');
+    const refused = options.strict ? strictFailure(quality) : undefined;
+    if (refused) {
+      return report('failed', {
+        rows: converted.rows,
+        rejects: converted.rejects,
+        bytes: fetched.bytes,
+        detail: refused,
+      });
+    }
+
     const storeStarted = performance.now();
-    const stored = await store(ctx, date, keys, fetched, converted, { fetchMs, convertMs, storeStarted });
+    const stored = await store(ctx, date, keys, fetched, converted, quality, {
+      fetchMs,
+      convertMs,
+      storeStarted,
+    });
     await load(ctx, week.warehouse, keys, stored, converted.parquetPath, options.force);
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
@@ -187,6 +209,7 @@ async function store(
   keys: WeekKeys,
   fetched: Extract<FetchResult, { outcome: 'fetched' }>,
   converted: ConvertResult,
+  quality: WeekQuality,
   timing: { fetchMs: number; convertMs: number; storeStarted: number },
 ): Promise<Manifest> {
   const put = async (key: string, path: string, contentType: string): Promise<ManifestObject> => {
@@ -218,6 +241,7 @@ async function store(
     rows: converted.rows,
     rejects: converted.rejects,
     readings: { from: converted.readingsFrom, to: converted.readingsTo },
+    quality,
     objects: { raw, parquet, rejects },
     runId: ctx.runId,
     writtenAt: new Date().toISOString(),
