@@ -5,6 +5,7 @@
 import type { WeekReport } from './pipeline/ingest-week.ts';
 import type { PlannedWeek } from './commands/plan.ts';
 import type { WeekStatus } from './commands/status.ts';
+import type { WeekReportTable } from './commands/report.ts';
 
 const count = new Intl.NumberFormat('en-US');
 
@@ -74,4 +75,29 @@ export function formatStatus(weeks: readonly WeekStatus[]): string {
     );
   }
   return lines.join('\n');
+}
+
+export function formatReport(report: WeekReportTable): string {
+  if (report.stations.length === 0) return `No intervals for ${report.dropDate}: is the week loaded?`;
+  const rows = report.stations.map((s, i) => [
+    String(i + 1).padStart(3),
+    (s.station ?? '(unknown)').padEnd(24),
+    (s.lineName ?? '').padEnd(12),
+    count.format(s.entries).padStart(11),
+    count.format(s.exits).padStart(11),
+    String(s.turnstiles).padStart(10),
+  ]);
+  const header = [
+    '  #',
+    'station'.padEnd(24),
+    'lines'.padEnd(12),
+    'entries'.padStart(11),
+    'exits'.padStart(11),
+    'turnstiles',
+  ];
+  return [
+    `Busiest stations, week of drop date ${report.dropDate}`,
+    header.join('  '),
+    ...rows.map((r) => r.join('  ')),
+  ].join('\n');
 }

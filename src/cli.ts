@@ -15,7 +15,8 @@ import { TOOL } from './tool.ts';
 import { runCommand } from './commands/run.ts';
 import { planCommand } from './commands/plan.ts';
 import { statusCommand } from './commands/status.ts';
-import { formatPlan, formatStatus, formatWeekLine } from './cli-output.ts';
+import { reportCommand } from './commands/report.ts';
+import { formatPlan, formatReport, formatStatus, formatWeekLine } from './cli-output.ts';
 import type { DropDateSelection } from './dates/drop-dates.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
@@ -154,6 +155,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         now: clock(env),
       });
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));
+    });
+
+  withConfigOptions(program.command('report'))
+    .description("a week's busiest stations by entries, from the turnstile_intervals view")
+    .option('--date <yyyy-mm-dd>', 'the drop date')
+    .option('--limit <n>', 'how many stations (default 10)')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags & { limit?: string }) => {
+      const report = await reportCommand({
+        date: flags.date,
+        limit: flags.limit,
+        config: await configOf(flags, env),
+        now: clock(env),
+      });
+      out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
     });
 
   withConfigOptions(program.command('status'))

@@ -32,6 +32,7 @@ import { weekKeys } from '../src/lake/lake-layout.ts';
 import { silentLogger } from '../src/log.ts';
 import { UsageError } from '../src/errors.ts';
 import { TABLE_NAME, bigquerySchema } from '../src/schema/turnstile-schema.ts';
+import { INTERVALS_VIEW, intervalsViewQuery } from '../src/warehouse/intervals-view.ts';
 
 const WEEK = '2023-06-03';
 const NOW = new Date('2023-06-05T16:00:00Z');
@@ -260,6 +261,23 @@ describe('BigQuery load jobs', () => {
       clustering: { fields: ['station', 'unit', 'scp'] },
     });
     expect(manifest.load?.jobId).toBe(body.jobReference.jobId);
+
+    // The interval view, in BigQuery SQL. The stand-in runs no SQL, so its meaning is checked
+    // against the DuckDB view's (run on real data in intervals.test.ts): the two differ only in
+    // the table reference and the seconds-between function.
+    const view = bigquery.tables.get(`${PROJECT}.${dataset()}.${INTERVALS_VIEW}`) as {
+      view?: { query: string; useLegacySql: boolean };
+    };
+    const readings = `\`${PROJECT}.${dataset()}.${TABLE_NAME}\``;
+    expect(view.view).toEqual({ query: intervalsViewQuery('bigquery', readings), useLegacySql: false });
+    expect(
+      view
+        .view!.query.replace(readings, TABLE_NAME)
+        .replace(
+          'DATETIME_DIFF(reading_at, previous_reading_at, SECOND)',
+          "date_diff('second', previous_reading_at, reading_at)",
+        ),
+    ).toBe(intervalsViewQuery('duckdb'));
   });
 
   it('a job that already exists (409) is waited for, not loaded twice', async () => {

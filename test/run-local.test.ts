@@ -325,12 +325,23 @@ describe('what is not a week', () => {
     }
   });
 
-  it('the legacy layout is named as not supported yet, not misparsed', async () => {
+  it('a legacy-layout file loads: the MTA sample as drop date 2012-06-16 is 48 readings', async () => {
     server.serve({ name: 'turnstile_120616.txt', path: LEGACY_SAMPLE });
     const result = await run('--date', '2012-06-16');
-    expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/failed .*legacy layout not supported yet/);
-    expect(await files(join(dir, 'lake'))).toEqual([]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^2012-06-16\s+loaded\s+48 rows\s+0 rejects/m);
+    const [landed] = await query(`SELECT count(*) AS n, count(DISTINCT source_line) AS lines,
+      min(reading_at)::VARCHAR AS first, max(reading_at)::VARCHAR AS last, count(station) AS named
+      FROM read_parquet('${parquetPath('2012-06-16', 'turnstile_120616')}')`);
+    expect(landed).toEqual({
+      n: 48n,
+      lines: 6n,
+      first: '2010-03-21 00:00:00',
+      last: '2010-03-28 20:00:00',
+      named: 48n,
+    });
+    const [count] = await warehouse('SELECT count(*) AS n FROM turnstile_readings');
+    expect(count!.n).toBe(48n);
   });
 });
 

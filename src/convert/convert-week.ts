@@ -4,6 +4,9 @@
  * (`store_rejects`) with their errors; those, and rows missing a required value, go to a
  * rejects Parquet file with their source line and reason. Nothing is dropped silently:
  * rows + rejects = the file's non-blank data lines.
+ *
+ * `convertWeek` dispatches on the file's layout: the modern converter is below, the legacy
+ * (pre-2014-10-18) one in legacy-layout.ts; both write the same Parquet and rejects formats.
  */
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +16,15 @@ import type { IsoDate } from '../dates/drop-dates.ts';
 import { COLUMNS, duckdbSelectList } from '../schema/turnstile-schema.ts';
 import { sqlIdentifier, sqlString } from '../util/sql.ts';
 import type { Layout } from './layout.ts';
+import { convertLegacy } from './legacy-layout.ts';
+import {
+  CSV_BUFFER_BYTES,
+  READINGS_PARQUET,
+  createWeekRejects,
+  finishWeek,
+  nextConversionId,
+  scalarNumber,
+} from './week-output.ts';
 
 export interface ConvertRequest {
   dropDate: IsoDate;
@@ -35,12 +47,20 @@ export interface ConvertResult {
   /** Earliest and latest reading_at, 'YYYY-MM-DD HH:MM:SS' (undefined when no rows). */
   readingsFrom: string | undefined;
   readingsTo: string | undefined;
-  /** Readings whose station the Remote-Booth-Station table does not know (legacy files). */
+  /**
+   * Readings whose station the Remote-Booth-Station table does not know (legacy files, whose
+   * station, line_name and division are then NULL); modern files name their station: 0.
+   */
   unmatchedStations?: number;
 }
 
-/** Layouts this converter reads; the legacy wide layout is not supported yet. */
-export const SUPPORTED_LAYOUTS: readonly Layout[] = ['modern'];
+type LayoutConverter = (request: ConvertRequest) => Promise<ConvertResult>;
+
+/** One converter per layout; a Record, so a new Layout cannot compile without one. */
+const CONVERTERS: Record<Layout, LayoutConverter> = { modern: convertModern, legacy: convertLegacy };
+
+/** Layouts this converter reads. */
+export const SUPPORTED_LAYOUTS: readonly Layout[] = Object.keys(CONVERTERS) as Layout[];
 
 const MODERN_FIELDS = 11;
 
@@ -50,32 +70,29 @@ const MODERN_COLUMNS = `{'source_line': 'UBIGINT', 'C/A': 'VARCHAR', 'UNIT': 'VA
   'STATION': 'VARCHAR', 'LINENAME': 'VARCHAR', 'DIVISION': 'VARCHAR', 'DATE': 'DATE', 'TIME': 'TIME',
   'DESC': 'VARCHAR', 'ENTRIES': 'UBIGINT', 'EXITS': 'UBIGINT'}`;
 
-/**
- * The CSV reader's buffer per thread. DuckDB's default (16 MB and more) bought nothing on a
- * 33 MB week but 30 MB of peak RSS; 4 MiB still holds any line the spool lets through (1 MiB).
- */
-const CSV_BUFFER_BYTES = 4 * 1024 * 1024;
-
-let conversionCount = 0;
-
 export async function convertWeek(request: ConvertRequest): Promise<ConvertResult> {
-  if (!SUPPORTED_LAYOUTS.includes(request.layout)) {
-    throw new ConvertError(
-      `${request.sourceFile} uses the legacy layout (files before 2014-10-18): legacy layout not supported yet`,
-    );
+  const converter = CONVERTERS[request.layout] as LayoutConverter | undefined;
+  if (!converter) throw new ConvertError(`${request.sourceFile}: no converter for layout ${request.layout}`);
+  try {
+    return await converter(request);
+  } catch (error) {
+    if (error instanceof ConvertError) throw error;
+    throw new ConvertError(`converting ${request.sourceFile} failed: ${oneLine(error)}`, { cause: error });
   }
-  const id = `c${process.pid}_${(conversionCount += 1)}`;
+}
+
+/** The modern layout: a header, then one reading per line in 11 fields. */
+async function convertModern(request: ConvertRequest): Promise<ConvertResult> {
+  const id = nextConversionId();
   const rejectsTable = sqlIdentifier(`csv_rejects_${id}`);
-  const weekRejects = sqlIdentifier(`week_rejects_${id}`);
+  let weekRejects: string | undefined;
   const stagedPath = join(request.outDir, 'staged.parquet');
   const parquetPath = join(request.outDir, 'readings.parquet');
   const rejectsPath = join(request.outDir, 'rejects.parquet');
   const db = request.db;
   try {
     const cut = cutLastLine(request.unterminatedLastLine);
-    await db.run(
-      `CREATE TEMP TABLE ${weekRejects} (source_line BIGINT NOT NULL, reason VARCHAR NOT NULL, line VARCHAR)`,
-    );
+    weekRejects = await createWeekRejects(db, id);
     if (cut) {
       await db.run(`INSERT INTO ${weekRejects} VALUES ($1, $2, $3)`, [cut.lineNumber, cut.reason, cut.text]);
     }
@@ -101,35 +118,14 @@ export async function convertWeek(request: ConvertRequest): Promise<ConvertResul
         dateformat = '%m/%d/%Y', buffer_size = ${CSV_BUFFER_BYTES},
         store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(`${rejectsTable}_scan`)})
       WHERE source_line <> ${cut?.lineNumber ?? 0}
-    ) TO ${sqlString(stagedPath)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)`);
+    ) TO ${sqlString(stagedPath)} ${READINGS_PARQUET}`);
     await db.run(`INSERT INTO ${weekRejects} ${csvRejectsQuery(rejectsTable)}`);
     await separateMissingRequired(db, stagedPath, parquetPath, weekRejects);
-
-    const rejects = await scalarNumber(db, `SELECT count(*) FROM ${weekRejects}`);
-    if (rejects > 0) {
-      await db.run(`COPY (
-        SELECT DATE ${sqlString(request.dropDate)} AS drop_date, ${sqlString(request.sourceFile)} AS source_file,
-               source_line, reason, line
-        FROM ${weekRejects} ORDER BY source_line
-      ) TO ${sqlString(rejectsPath)} (FORMAT parquet, COMPRESSION zstd)`);
-    }
-    const stats = await db.runAndReadAll(
-      `SELECT count(*)::BIGINT, min(reading_at)::VARCHAR, max(reading_at)::VARCHAR FROM read_parquet(${sqlString(parquetPath)})`,
-    );
-    const [rows, from, to] = stats.getRows()[0] ?? [];
-    return {
-      rows: Number(rows),
-      rejects,
-      parquetPath,
-      rejectsPath: rejects > 0 ? rejectsPath : undefined,
-      readingsFrom: (from as string | null) ?? undefined,
-      readingsTo: (to as string | null) ?? undefined,
-    };
-  } catch (error) {
-    if (error instanceof ConvertError) throw error;
-    throw new ConvertError(`converting ${request.sourceFile} failed: ${oneLine(error)}`, { cause: error });
+    const result = await finishWeek(db, request, weekRejects, parquetPath, rejectsPath);
+    // Modern lines name their station themselves: none is looked up, none can be unmatched.
+    return { ...result, unmatchedStations: 0 };
   } finally {
-    await db.run(`DROP TABLE IF EXISTS ${weekRejects}`).catch(() => undefined);
+    if (weekRejects) await db.run(`DROP TABLE IF EXISTS ${weekRejects}`).catch(() => undefined);
     await db.run(`DROP TABLE IF EXISTS ${rejectsTable}`).catch(() => undefined);
     await db.run(`DROP TABLE IF EXISTS ${rejectsTable}_scan`).catch(() => undefined);
   }
@@ -190,7 +186,7 @@ async function separateMissingRequired(
     SELECT source_line, 'missing required value: ' || concat_ws(', ', ${missingList}), NULL
     FROM ${staged} WHERE ${anyMissing}`);
   await db.run(`COPY (SELECT * FROM ${staged} WHERE NOT (${anyMissing}))
-    TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)`);
+    TO ${sqlString(parquetPath)} ${READINGS_PARQUET}`);
 }
 
 /**
@@ -213,9 +209,4 @@ function cutLastLine(
     text: last.text.trimEnd(),
     reason: 'the file ends inside this line (no newline, EXITS shorter than ENTRIES): cut-off download',
   };
-}
-
-async function scalarNumber(db: DuckDBConnection, sql: string): Promise<number> {
-  const reader = await db.runAndReadAll(sql);
-  return Number(reader.getRows()[0]?.[0] ?? 0);
 }

@@ -26,6 +26,16 @@ export interface LoadedWeek {
   jobId: string;
 }
 
+/** A station's riders in one week, summed over its turnstiles' intervals. */
+export interface StationTotal {
+  /** NULL where the station is unknown (legacy rows not in the Remote-Booth-Station table). */
+  station: string | null;
+  lineName: string | null;
+  entries: number;
+  exits: number;
+  turnstiles: number;
+}
+
 export interface WeekLoad {
   dropDate: IsoDate;
   sourceSha256: string;
@@ -52,6 +62,11 @@ export interface Warehouse {
   loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined>;
   /** Every loaded week, for backends that can list them cheaply (DuckDB); BigQuery cannot. */
   listLoadedWeeks?(): Promise<LoadedWeek[]>;
+  /**
+   * The week's busiest stations by entries, from the `turnstile_intervals` view, for backends
+   * that answer queries here (DuckDB).
+   */
+  topStations?(dropDate: IsoDate, limit: number): Promise<StationTotal[]>;
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
   loadWeek(load: WeekLoad): Promise<LoadedWeek>;
   close(): Promise<void>;

@@ -27,6 +27,7 @@ import {
 } from '../../schema/turnstile-schema.ts';
 import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
 import { canLoadFrom } from './bigquery-location.ts';
+import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
 
 export interface BigQueryTarget {
   projectId: string;
@@ -228,24 +229,40 @@ export class BigQueryWarehouse implements Warehouse {
             description: 'NYC MTA turnstile readings, one partition per weekly drop date (mta-ingest).',
           })
           .catch(ignoreConflict);
-        return;
+      } else {
+        const [tableMetadata] = (await table.getMetadata()) as [TableResource, unknown];
+        const differences = bigquerySchemaDifferences(tableMetadata.schema?.fields ?? []);
+        if (tableMetadata.timePartitioning?.field !== PARTITION_COLUMN) {
+          differences.push(`not partitioned on ${PARTITION_COLUMN}`);
+        }
+        if (differences.length > 0) {
+          throw new WarehouseError(
+            `the table ${where}.${TABLE_NAME} exists with another schema: ${differences.join('; ')}`,
+          );
+        }
       }
-      const [tableMetadata] = (await table.getMetadata()) as [TableResource, unknown];
-      const differences = bigquerySchemaDifferences(tableMetadata.schema?.fields ?? []);
-      const partitioning = tableMetadata.timePartitioning;
-      if (partitioning?.field !== PARTITION_COLUMN)
-        differences.push(`not partitioned on ${PARTITION_COLUMN}`);
-      if (differences.length > 0) {
-        throw new WarehouseError(
-          `the table ${where}.${TABLE_NAME} exists with another schema: ${differences.join('; ')}`,
-        );
-      }
+      // After the table: BigQuery checks a view's query against the tables it reads.
+      await this.ensureIntervalsView();
     } catch (error) {
       if (error instanceof WarehouseError) throw error;
       throw new WarehouseError(`preparing BigQuery ${where}.${TABLE_NAME} failed: ${oneLine(error)}`, {
         cause: error,
       });
     }
+  }
+
+  /** The interval view (warehouse/intervals-view.ts), created or brought up to date. */
+  private async ensureIntervalsView(): Promise<void> {
+    const { projectId, datasetId } = this.target;
+    const query = intervalsViewQuery('bigquery', `\`${projectId}.${datasetId}.${TABLE_NAME}\``);
+    const view = this.client.dataset(datasetId).table(INTERVALS_VIEW);
+    const [exists] = await view.exists();
+    if (!exists) {
+      await view.create({ view: { query, useLegacySql: false } }).catch(ignoreConflict);
+      return;
+    }
+    const [metadata] = (await view.getMetadata()) as [{ view?: { query?: string } }, unknown];
+    if (metadata.view?.query !== query) await view.setMetadata({ view: { query, useLegacySql: false } });
   }
 
   /** Polls the job with backoff until DONE; a job error fails the week with BigQuery's message. */

@@ -12,7 +12,8 @@ import { WarehouseError, oneLine } from '../../errors.ts';
 import type { IsoDate } from '../../dates/drop-dates.ts';
 import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
 import { sqlString } from '../../util/sql.ts';
-import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
+import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
+import type { LoadedWeek, StationTotal, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
 
 /** The name the warehouse file is attached under in the engine. */
 const CATALOG = 'warehouse';
@@ -50,6 +51,7 @@ export class DuckDBWarehouse implements Warehouse {
         await db.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
           drop_date DATE PRIMARY KEY, source_sha256 VARCHAR NOT NULL, rows BIGINT NOT NULL,
           loaded_at TIMESTAMP NOT NULL, job_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL)`);
+        await db.run(`CREATE OR REPLACE VIEW ${INTERVALS_VIEW} AS ${intervalsViewQuery('duckdb')}`);
       }
       return new DuckDBWarehouse(file, db);
     } catch (error) {
@@ -66,6 +68,23 @@ export class DuckDBWarehouse implements Warehouse {
 
   listLoadedWeeks(): Promise<LoadedWeek[]> {
     return this.select('');
+  }
+
+  async topStations(dropDate: IsoDate, limit: number): Promise<StationTotal[]> {
+    if (this.db === undefined) return [];
+    const reader = await this.db.runAndReadAll(
+      `SELECT station, line_name, sum(entries)::BIGINT, sum(exits)::BIGINT, count(DISTINCT (control_area, unit, scp))::BIGINT
+       FROM ${INTERVALS_VIEW} WHERE drop_date = $1::DATE
+       GROUP BY station, line_name ORDER BY sum(entries) DESC NULLS LAST, station LIMIT $2`,
+      [dropDate, limit],
+    );
+    return reader.getRows().map(([station, lineName, entries, exits, turnstiles]) => ({
+      station: station === null ? null : String(station),
+      lineName: lineName === null ? null : String(lineName),
+      entries: Number(entries ?? 0),
+      exits: Number(exits ?? 0),
+      turnstiles: Number(turnstiles),
+    }));
   }
 
   /** Load records; `where` is built here from validated dates only. */

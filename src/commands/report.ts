@@ -1,0 +1,44 @@
+/**
+ * `mta-ingest report --date D`: the week's busiest stations by entries, from the interval
+ * view (entries since each turnstile's previous reading, resets and jumps left out).
+ */
+import { resolveDropDates, type IsoDate } from '../dates/drop-dates.ts';
+import { UsageError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { BackendOverrides } from '../backends.ts';
+import type { StationTotal } from '../warehouse/warehouse.ts';
+import { withReadOnlyBackends } from './read-only-backends.ts';
+
+export interface ReportOptions {
+  date: string | undefined;
+  limit: string | undefined;
+  config: Config;
+  now: Date;
+  overrides?: BackendOverrides | undefined;
+}
+
+export interface WeekReportTable {
+  dropDate: IsoDate;
+  stations: StationTotal[];
+}
+
+export async function reportCommand(options: ReportOptions): Promise<WeekReportTable> {
+  if (options.date === undefined) throw new UsageError('report needs --date YYYY-MM-DD (a drop date)');
+  const [dropDate] = resolveDropDates({ date: options.date }, options.now);
+  const limit = options.limit ?? '10';
+  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1) {
+    throw new UsageError(`--limit ${limit} is not a whole number from 1 to 9999`);
+  }
+  return withReadOnlyBackends(
+    options.config,
+    async (_lake, warehouse) => {
+      if (!warehouse.topStations) {
+        throw new UsageError(
+          `report reads the turnstile_intervals view with an embedded warehouse; query ${warehouse.description} (view turnstile_intervals) directly`,
+        );
+      }
+      return { dropDate: dropDate!, stations: await warehouse.topStations(dropDate!, Number(limit)) };
+    },
+    options.overrides,
+  );
+}
