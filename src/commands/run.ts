@@ -7,7 +7,7 @@ import { resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts
 import { ExitCode } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { ingestWeek, type WeekReport } from '../pipeline/ingest-week.ts';
+import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import type { BackendOverrides } from '../backends.ts';
 
@@ -22,6 +22,8 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
   onWeek?: ((week: WeekReport) => void) | undefined;
   overrides?: BackendOverrides | undefined;
+  /** Live progress events, for a terminal display. */
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
 }
 
 export interface RunSummary {
@@ -33,7 +35,14 @@ export interface RunSummary {
 export async function runCommand(options: RunOptions): Promise<RunSummary> {
   const dates = resolveDropDates(options.selection, options.now);
   const runId = newRunId(options.now);
-  const ctx = await openRunContext(options.config, options.log, runId, options.signal, options.overrides);
+  const ctx = await openRunContext(
+    options.config,
+    options.log,
+    runId,
+    options.signal,
+    options.overrides,
+    options.onProgress,
+  );
   const weeks: WeekReport[] = [];
   try {
     ctx.log.info(

@@ -31,6 +31,8 @@ export interface FetchRequest {
   lastModified?: string | undefined;
   log: Logger;
   signal?: AbortSignal | undefined;
+  /** Called with the bytes received so far, at most every 256 KiB. */
+  onBytes?: ((bytes: number) => void) | undefined;
 }
 
 export interface SourceVersion {
@@ -42,6 +44,9 @@ export type FetchResult =
   | ({ outcome: 'fetched'; url: string; layout: Layout; attempts: number } & SpoolSummary & SourceVersion)
   | { outcome: 'not-published'; url: string; status: number }
   | { outcome: 'not-modified'; url: string };
+
+/** How often (in bytes) a download reports its progress. */
+const PROGRESS_STEP = 256 * 1024;
 
 /** First lines longer than this mean the body is not a turnstile file. */
 const FIRST_LINE_LIMIT = 64 * 1024;
@@ -100,10 +105,15 @@ async function fetchOnce(request: FetchRequest, attempt: number): Promise<FetchR
     }
     spool = new Spool(request.spoolDir);
     let layout: Layout | undefined;
+    let reported = 0;
     if (response.body) {
       for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
         timer.refresh();
         await spool.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if (request.onBytes && spool.bytesSoFar - reported >= PROGRESS_STEP) {
+          reported = spool.bytesSoFar;
+          request.onBytes(reported);
+        }
         layout ??= checkFirstLine(url, spool);
       }
     }

@@ -44,6 +44,23 @@ export interface WeekReport {
   /** How it was done or why not, one line. */
   detail?: string | undefined;
   manifestUri?: string | undefined;
+  /** Milliseconds each stage took (the stages this run did). */
+  timings?: Partial<Record<WeekStage, number>> | undefined;
+  /** The stage that failed, for a failed week. */
+  failedStage?: WeekStage | undefined;
+}
+
+export type WeekStage = 'fetch' | 'convert' | 'measure' | 'store' | 'load';
+
+/** What a live display needs: a stage began, moved on, or ended. */
+export interface ProgressEvent {
+  dropDate: IsoDate;
+  stage: WeekStage;
+  state: 'start' | 'progress' | 'done';
+  /** fetch: bytes received so far; store: bytes written so far. */
+  bytes?: number;
+  /** convert: rows converted. */
+  rows?: number;
 }
 
 export interface WeekOptions {
@@ -67,12 +84,27 @@ export async function ingestWeek(
   const log = ctx.log.child({ dropDate: date });
   const dir = join(ctx.workDir, date);
   let fetched: FetchResult | undefined;
+  const timings: Partial<Record<WeekStage, number>> = {};
+  let stage: WeekStage = 'fetch';
+  /** Marks a stage's start and returns the function that marks its end. */
+  const begin = (next: WeekStage): (() => number) => {
+    stage = next;
+    ctx.progress?.({ dropDate: date, stage: next, state: 'start' });
+    const started = performance.now();
+    return () => {
+      const ms = performance.now() - started;
+      timings[next] = Math.round(ms);
+      ctx.progress?.({ dropDate: date, stage: next, state: 'done' });
+      return ms;
+    };
+  };
   const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => ({
     dropDate: date,
     outcome,
     sourceUrl: url,
     bytes: 0,
     seconds: (performance.now() - started) / 1000,
+    timings,
     ...fields,
   });
   try {
@@ -89,7 +121,7 @@ export async function ingestWeek(
     const confirm = inWarehouse && !options.force;
 
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
-    const fetchStarted = performance.now();
+    const fetchDone = begin('fetch');
     fetched = await fetchWeek({
       url,
       spoolDir: dir,
@@ -98,8 +130,9 @@ export async function ingestWeek(
       lastModified: confirm ? manifest.source.lastModified : undefined,
       log,
       signal: ctx.signal,
+      onBytes: (bytes) => ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes }),
     });
-    const fetchMs = performance.now() - fetchStarted;
+    const fetchMs = fetchDone();
     log.info({ event: 'fetch.done', outcome: fetched.outcome, ms: Math.round(fetchMs) }, 'fetched');
 
     const unchanged = fetched.outcome === 'not-modified' || sameSource(fetched, manifest);
@@ -122,7 +155,9 @@ export async function ingestWeek(
     }
 
     if (!options.force && manifest && sameSource(fetched, manifest)) {
+      const loadDone = begin('load');
       const resumed = await loadFromLake(ctx, week.warehouse, keys, manifest, dir);
+      loadDone();
       if (resumed) {
         return report('loaded', {
           rows: manifest.rows,
@@ -135,7 +170,7 @@ export async function ingestWeek(
     }
 
     log.info({ event: 'convert.start', layout: fetched.layout, lines: fetched.lines }, 'converting');
-    const convertStarted = performance.now();
+    const convertDone = begin('convert');
     const converted = await convertWeek({
       dropDate: date,
       sourceFile: fileNameFor(date),
@@ -145,16 +180,19 @@ export async function ingestWeek(
       outDir: dir,
       db: await week.converter(),
     });
-    const convertMs = performance.now() - convertStarted;
+    const convertMs = convertDone();
+    ctx.progress?.({ dropDate: date, stage: 'convert', state: 'progress', rows: converted.rows });
     log.info(
       { event: 'convert.done', rows: converted.rows, rejects: converted.rejects, ms: Math.round(convertMs) },
       'converted',
     );
 
+    const measureDone = begin('measure');
     const quality = await measureWeek(await week.converter(), converted.parquetPath, date, {
       rejects: converted.rejects,
       unmatchedStations: converted.unmatchedStations ?? 0,
     });
+    measureDone();
     log.info({ event: 'quality', ...quality }, 'measured');
     const refused = options.strict ? strictFailure(quality) : undefined;
     if (refused) {
@@ -167,12 +205,16 @@ export async function ingestWeek(
     }
 
     const storeStarted = performance.now();
+    const storeDone = begin('store');
     const stored = await store(ctx, date, keys, fetched, converted, quality, {
       fetchMs,
       convertMs,
       storeStarted,
     });
+    storeDone();
+    const loadDone = begin('load');
     await load(ctx, week.warehouse, keys, stored, converted.parquetPath, options.force);
+    loadDone();
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
       rows: converted.rows,
@@ -187,7 +229,7 @@ export async function ingestWeek(
       { event: 'week.failed', error: message, stage: error instanceof MtaIngestError ? error.name : 'Error' },
       'week failed',
     );
-    return report('failed', { detail: message });
+    return report('failed', { detail: message, failedStage: stage });
   } finally {
     if (fetched?.outcome === 'fetched') await fetched.rawGzWritten.catch(() => undefined);
     await rm(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
+import type { ProgressEvent } from './ingest-week.ts';
 import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
 
 /** A week's own resources, closed when the week ends. */
@@ -32,6 +33,8 @@ export interface RunContext {
   /** This run's scratch folder, removed when the run ends. */
   readonly workDir: string;
   readonly signal?: AbortSignal | undefined;
+  /** Live progress, for a terminal display (never needed for correctness). */
+  readonly progress?: ((event: ProgressEvent) => void) | undefined;
   /** Runs `use` with fresh week resources, and closes them however it ends. */
   withWeek<T>(use: (week: WeekResources) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -50,6 +53,7 @@ export async function openRunContext(
   runId: string,
   signal?: AbortSignal,
   overrides: BackendOverrides = {},
+  progress?: (event: ProgressEvent) => void,
 ): Promise<RunContext> {
   overrides = overridesFor(config, overrides);
   const lake = await openLake(config.lake, overrides);
@@ -61,6 +65,7 @@ export async function openRunContext(
     log: log.child({ runId }),
     workDir,
     signal,
+    progress,
     async withWeek(use) {
       const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
       try {
