@@ -23,7 +23,8 @@ export function formatWeekLine(week: WeekReport): string {
     megabytes(week.bytes).padStart(9),
     `${week.seconds.toFixed(1)} s`.padStart(8),
   ];
-  return week.detail ? `${columns.join('  ')}  ${week.detail}` : columns.join('  ');
+  const notes = [week.detail, week.advice ? `→ ${week.advice}` : undefined].filter(Boolean);
+  return notes.length > 0 ? `${columns.join('  ')}  ${notes.join(' ')}` : columns.join('  ');
 }
 
 export function formatPlan(weeks: readonly PlannedWeek[]): string {

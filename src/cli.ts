@@ -13,10 +13,14 @@ import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { TOOL } from './tool.ts';
 import { runCommand } from './commands/run.ts';
+import { metricsTargetsOf, publishRunMetrics, type MetricsFlags } from './metrics/publish-metrics.ts';
 import { planCommand } from './commands/plan.ts';
 import { statusCommand } from './commands/status.ts';
 import { reportCommand } from './commands/report.ts';
-import { formatPlan, formatReport, formatStatus, formatWeekLine } from './cli-output.ts';
+import { DEFAULT_DEMO_DIR, demoCommand } from './demo/demo-command.ts';
+import { formatDemo } from './demo/demo-output.ts';
+import { formatPlan, formatReport, formatStatus } from './cli-output.ts';
+import { RunDisplay, outputModeFor } from './terminal/run-display.ts';
 import type { DropDateSelection } from './dates/drop-dates.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
@@ -125,9 +129,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')
     .option('--force', 'reload weeks that are already loaded')
     .option('--strict', 'fail a week that has rejects or duplicate readings (nothing stored or loaded)')
-    .action(async (flags: CommonFlags) => {
+    .option('--quiet', 'print nothing on stdout (the exit code and the log tell)')
+    .option('--json', 'print one machine-readable summary on stdout at the end')
+    .option(
+      '--metrics-file <path>',
+      "write the run's metrics here for node-exporter's textfile collector (env MTA_INGEST_METRICS_FILE)",
+    )
+    .option(
+      '--pushgateway <url>',
+      "push the run's metrics to this Prometheus Pushgateway (env MTA_INGEST_PUSHGATEWAY)",
+    )
+    .option('--metrics-job <name>', "the metrics' job label / Pushgateway job", 'mta_ingest')
+    .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean }) => {
+      const metrics = metricsTargetsOf(flags, env);
       const controller = new AbortController();
       const stop = (): void => controller.abort(new Error('interrupted'));
+      const display = new RunDisplay(process.stdout, outputModeFor(process.stdout, flags));
       process.once('SIGINT', stop).once('SIGTERM', stop);
       const summary = await runCommand({
         selection: selectionOf(flags),
@@ -137,10 +154,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         now: clock(env),
         log: createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info')),
         signal: controller.signal,
-        onWeek: (week) => out(formatWeekLine(week)),
+        onWeek: (week) => display.week(week),
+        onProgress: (event) => display.progress(event),
       });
+      display.finish(summary);
       process.off('SIGINT', stop).off('SIGTERM', stop);
       exitCode = summary.exitCode;
+      // A metrics failure is one line on stderr; the exit code stays the data's (publish-metrics.ts).
+      for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
     });
 
   withSelectionOptions(withConfigOptions(program.command('plan')))
@@ -170,6 +191,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         now: clock(env),
       });
       out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
+    });
+
+  program
+    .command('demo')
+    .description('the whole pipeline on a sample week shipped with the tool: offline, no credentials')
+    .option('--dir <path>', `folder for the demo's lake and warehouse (default ${DEFAULT_DEMO_DIR})`)
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { dir?: string; json?: boolean }) => {
+      const demo = await demoCommand({ dir: flags.dir ?? DEFAULT_DEMO_DIR, log: createLogger('warn') });
+      const { weeks, report, lake, warehouse } = demo;
+      out(flags.json ? JSON.stringify({ weeks, report, lake, warehouse }, null, 2) : formatDemo(demo));
+      exitCode = demo.exitCode;
     });
 
   withConfigOptions(program.command('status'))

@@ -3,7 +3,7 @@
  * each week through the pipeline in order. Returns the weeks' reports and the exit code; the
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
-import { resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
+import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
 import { ExitCode } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -34,6 +34,7 @@ export interface RunSummary {
 
 export async function runCommand(options: RunOptions): Promise<RunSummary> {
   const dates = resolveDropDates(options.selection, options.now);
+  const latest = latestDropDate(options.now);
   const runId = newRunId(options.now);
   const ctx = await openRunContext(
     options.config,
@@ -52,7 +53,11 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
     for (const date of dates) {
       if (options.signal?.aborted) break;
       const week = await ctx.withWeek((resources) =>
-        ingestWeek(ctx, resources, date, { force: options.force, strict: options.strict ?? false }),
+        ingestWeek(ctx, resources, date, {
+          force: options.force,
+          strict: options.strict ?? false,
+          isLatest: date === latest,
+        }),
       );
       weeks.push(week);
       options.onWeek?.(week);

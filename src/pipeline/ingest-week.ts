@@ -26,6 +26,7 @@ import {
 } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
 import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
+import { adviceFor } from './advice.ts';
 import { TOOL } from '../tool.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
@@ -48,6 +49,8 @@ export interface WeekReport {
   timings?: Partial<Record<WeekStage, number>> | undefined;
   /** The stage that failed, for a failed week. */
   failedStage?: WeekStage | undefined;
+  /** What to do next, for a week that did not load (pipeline/advice.ts). */
+  advice?: string | undefined;
 }
 
 export type WeekStage = 'fetch' | 'convert' | 'measure' | 'store' | 'load';
@@ -67,6 +70,8 @@ export interface WeekOptions {
   force: boolean;
   /** Refuse a week with rejects or duplicate readings (nothing stored or loaded). */
   strict: boolean;
+  /** Whether this is the latest drop date (a missing file is then "not yet", not "never"). */
+  isLatest?: boolean;
 }
 
 export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
@@ -98,15 +103,18 @@ export async function ingestWeek(
       return ms;
     };
   };
-  const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => ({
-    dropDate: date,
-    outcome,
-    sourceUrl: url,
-    bytes: 0,
-    seconds: (performance.now() - started) / 1000,
-    timings,
-    ...fields,
-  });
+  const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => {
+    const week: WeekReport = {
+      dropDate: date,
+      outcome,
+      sourceUrl: url,
+      bytes: 0,
+      seconds: (performance.now() - started) / 1000,
+      timings,
+      ...fields,
+    };
+    return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+  };
   try {
     await mkdir(dir, { recursive: true });
     const keys = weekKeys(date);
@@ -254,9 +262,12 @@ async function store(
   quality: WeekQuality,
   timing: { fetchMs: number; convertMs: number; storeStarted: number },
 ): Promise<Manifest> {
+  let written = 0;
   const put = async (key: string, path: string, contentType: string): Promise<ManifestObject> => {
     const digest = await digestFile(path);
     const stored = await ctx.lake.putFile(key, path, contentType);
+    written += digest.bytes;
+    ctx.progress?.({ dropDate: date, stage: 'store', state: 'progress', bytes: written });
     ctx.log.info({ event: 'store.object', key, bytes: digest.bytes }, 'stored');
     return { ...stored, ...digest };
   };
