@@ -140,6 +140,9 @@ export async function ingestWeek(
       signal: ctx.signal,
       onBytes: (bytes) => ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes }),
     });
+    if (fetched.outcome === 'fetched') {
+      ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes: fetched.bytes });
+    }
     const fetchMs = fetchDone();
     log.info({ event: 'fetch.done', outcome: fetched.outcome, ms: Math.round(fetchMs) }, 'fetched');
 

@@ -94,7 +94,8 @@ export class RunDisplay {
       s.stored !== undefined ? `${mb(s.stored)} stored` : undefined,
     ].filter(Boolean);
     const line = `${s.dropDate}  ${ACTIVITY[s.stage]}…${details.length > 0 ? `  (${details.join(', ')})` : ''}`;
-    const width = Math.max(20, (this.stream.columns ?? 100) - 1);
+    // A pseudo-terminal may report 0 columns: that means unknown, not narrow.
+    const width = Math.max(20, (this.stream.columns || 100) - 1);
     this.stream.write(`\r\x1b[2K${line.slice(0, width)}`);
     this.drawn = true;
     this.lastDraw = this.now();
