@@ -141,6 +141,34 @@ describe('run output and failure messages', () => {
       },
     );
 
+  it('logs one JSON object per event on stderr, with Cloud Logging fields, run id and drop date', async () => {
+    const result = await run('2023-06-05T16:00:00Z', '--date', '2023-06-03', '--log-level', 'info');
+    expect(result.code, result.stderr).toBe(0);
+    const events = result.stderr
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.length).toBeGreaterThan(8);
+    for (const event of events) {
+      expect(event).toMatchObject({ severity: 'INFO', message: expect.any(String) as string });
+      expect(Date.parse(event.time as string)).not.toBeNaN();
+      expect(event.runId).toMatch(/^20230605T160000Z-[0-9a-f]{6}$/);
+    }
+    const weekEvents = events.filter((e) => e.dropDate === '2023-06-03').map((e) => e.event);
+    expect(weekEvents).toEqual(
+      expect.arrayContaining([
+        'fetch.start',
+        'fetch.done',
+        'convert.done',
+        'quality',
+        'load.done',
+        'week.done',
+      ]),
+    );
+    const quiet = await run('2023-06-05T16:00:00Z', '--date', '2023-06-03', '--log-level', 'warn');
+    expect(quiet.stderr).toBe('');
+  });
+
   it('--json prints one summary document; --quiet prints nothing', async () => {
     const json = await run('2023-06-05T16:00:00Z', '--date', '2023-06-03', '--json');
     expect(json.code, json.stderr).toBe(0);

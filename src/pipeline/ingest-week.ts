@@ -87,6 +87,8 @@ export async function ingestWeek(
   const started = performance.now();
   const url = sourceUrlFor(ctx.config.sourceUrl, date);
   const log = ctx.log.child({ dropDate: date });
+  // The stages below log through this week's logger, so every event names its drop date.
+  const weekCtx: RunContext = { ...ctx, log };
   const dir = join(ctx.workDir, date);
   let fetched: FetchResult | undefined;
   const timings: Partial<Record<WeekStage, number>> = {};
@@ -167,7 +169,7 @@ export async function ingestWeek(
 
     if (!options.force && manifest && sameSource(fetched, manifest)) {
       const loadDone = begin('load');
-      const resumed = await loadFromLake(ctx, week.warehouse, keys, manifest, dir);
+      const resumed = await loadFromLake(weekCtx, week.warehouse, keys, manifest, dir);
       loadDone();
       if (resumed) {
         return report('loaded', {
@@ -217,14 +219,14 @@ export async function ingestWeek(
 
     const storeStarted = performance.now();
     const storeDone = begin('store');
-    const stored = await store(ctx, date, keys, fetched, converted, quality, {
+    const stored = await store(weekCtx, date, keys, fetched, converted, quality, {
       fetchMs,
       convertMs,
       storeStarted,
     });
     storeDone();
     const loadDone = begin('load');
-    await load(ctx, week.warehouse, keys, stored, converted.parquetPath, options.force);
+    await load(weekCtx, week.warehouse, keys, stored, converted.parquetPath, options.force);
     loadDone();
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
