@@ -4,13 +4,12 @@
  * memory only (the Debian build persists to /var/lib/prometheus/pushgateway.data by default;
  * `--persistence.file=` turns that off).
  *
- * Started through the same kind of `sh` watchdog as fake-gcs.ts: it holds a pipe from this
- * process and kills the server when the pipe closes, so the server cannot outlive the tests.
+ * Started through the `sh` watchdog of watched-process.ts (as fake-gcs.ts is): it holds a pipe from
+ * this process and kills the server when the pipe closes, so the server cannot outlive the tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './fake-gcs.ts';
+import { freePort, startWatched } from './watched-process.ts';
 
 export const PUSHGATEWAY_BINARY = '/usr/bin/prometheus-pushgateway';
 
@@ -24,28 +23,6 @@ export interface Pushgateway {
 }
 
 const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
-const OUTPUT_TAIL = 16 * 1024;
-
-/** See fake-gcs.ts: the watcher's EOF on fd 3 (our pipe) terminates the server. */
-const WATCHDOG = `exec 3<&0 </dev/null
-"$@" 3<&- &
-server=$!
-(cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null) &
-exec 3<&-
-wait "$server"`;
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // ESRCH: already gone.
-  }
-}
 
 export async function startPushgateway(): Promise<Pushgateway> {
   if (!existsSync(PUSHGATEWAY_BINARY)) {
@@ -69,67 +46,18 @@ export async function startPushgateway(): Promise<Pushgateway> {
 async function startOn(port: number): Promise<Pushgateway> {
   const url = `http://127.0.0.1:${port}`;
   const args = [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'];
-  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'pushgateway-watchdog', PUSHGATEWAY_BINARY, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  live.add(child);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of live) killGroup(c, 'SIGKILL');
-    });
-  }
-
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr]) {
-    (stream as unknown as { unref?: () => void }).unref?.();
-  }
-  child.stdin.on('error', () => {});
-
-  let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitCode = code ?? (signal ? -1 : null);
-      live.delete(child);
-      killGroup(child, 'SIGKILL');
-      resolve();
-    });
-    child.once('error', (error) => {
-      collect(Buffer.from(`spawn failed: ${error.message}\n`));
-      exitCode = -1;
-      live.delete(child);
-      resolve();
-    });
-  });
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (exitCode !== undefined) return;
-      child.stdin.end();
-      const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true)]);
-      if (timedOut) {
-        killGroup(child, 'SIGKILL');
-        await exited;
-      }
-    })());
+  const server = startWatched('pushgateway', PUSHGATEWAY_BINARY, args);
+  const { stop } = server;
 
   const describe = (): string =>
     `prometheus-pushgateway (${args.join(' ')})` +
-    (exitCode !== undefined ? ` exited with code ${exitCode}` : '') +
-    `; its output:\n${output.trim() || '(none)'}`;
+    (server.exitCode() !== undefined ? ` exited with code ${server.exitCode()}` : '') +
+    `; its output:\n${server.output().trim() || '(none)'}`;
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let lastProblem = 'no answer yet';
   for (;;) {
-    if (exitCode !== undefined || Date.now() > deadline) {
+    if (server.exitCode() !== undefined || Date.now() > deadline) {
       await stop();
       throw new Error(`prometheus-pushgateway did not get ready at ${url} (${lastProblem}): ${describe()}`);
     }
