@@ -10,7 +10,7 @@ import { RunDisplay, outputModeFor, summaryTable, type DisplayStream } from '../
 import type { RunSummary } from '../src/commands/run.ts';
 import type { WeekReport } from '../src/pipeline/ingest-week.ts';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
-import { runCli } from './support/cli.ts';
+import { runWorker } from './support/cli.ts';
 import { realWeekFile } from './support/real-week.ts';
 
 class FakeTerminal implements DisplayStream {
@@ -124,22 +124,7 @@ describe('run output and failure messages', () => {
     dir = await mkdtemp(join(tmpdir(), 'mta-ingest-output-'));
     return () => rm(dir, { recursive: true, force: true });
   });
-  const run = (now: string, ...args: string[]) =>
-    runCli(
-      [
-        'run',
-        '--source-url',
-        server.baseUrl,
-        '--lake',
-        join(dir, 'lake'),
-        '--warehouse',
-        join(dir, 'wh.duckdb'),
-        ...args,
-      ],
-      {
-        env: { MTA_INGEST_NOW: now, MTA_INGEST_WORK_DIR: dir },
-      },
-    );
+  const run = (now: string, ...args: string[]) => runWorker({ sourceUrl: server.baseUrl, dir, now }, ...args);
 
   it('logs one JSON object per event on stderr, with Cloud Logging fields, run id and drop date', async () => {
     const result = await run('2023-06-05T16:00:00Z', '--date', '2023-06-03', '--log-level', 'info');

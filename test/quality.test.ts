@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
-import { runCli } from './support/cli.ts';
+import { runCli, runWorker } from './support/cli.ts';
 import { query } from './support/duckdb-query.ts';
 import { REAL_WEEK_ROWS, realWeekFile } from './support/real-week.ts';
 import type { WeekQuality } from '../src/quality/week-quality.ts';
@@ -31,23 +31,7 @@ beforeEach(async () => {
 });
 
 const run = (...args: string[]) =>
-  runCli(
-    [
-      'run',
-      '--date',
-      '2023-06-03',
-      '--source-url',
-      server.baseUrl,
-      '--lake',
-      join(dir, 'lake'),
-      '--warehouse',
-      join(dir, 'wh.duckdb'),
-      ...args,
-    ],
-    {
-      env: { MTA_INGEST_NOW: '2023-06-05T16:00:00Z', MTA_INGEST_WORK_DIR: dir },
-    },
-  );
+  runWorker({ sourceUrl: server.baseUrl, dir, now: '2023-06-05T16:00:00Z' }, '--date', '2023-06-03', ...args);
 
 async function manifestQuality(): Promise<WeekQuality> {
   const text = await readFile(

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
-import { runCli } from './support/cli.ts';
+import { runCli, runWorker } from './support/cli.ts';
 import { query } from './support/duckdb-query.ts';
 import {
   HUDSON_YARDS,
@@ -40,21 +40,7 @@ async function files(root: string): Promise<string[]> {
 }
 
 function run(...args: string[]) {
-  return runCli(
-    [
-      'run',
-      '--source-url',
-      server.baseUrl,
-      '--lake',
-      join(dir, 'lake'),
-      '--warehouse',
-      join(dir, 'wh.duckdb'),
-      ...args,
-    ],
-    {
-      env: { MTA_INGEST_NOW: NOW, MTA_INGEST_WORK_DIR: dir },
-    },
-  );
+  return runWorker({ sourceUrl: server.baseUrl, dir, now: NOW }, ...args);
 }
 
 const warehouse = (sql: string) => query(sql, join(dir, 'wh.duckdb'));

@@ -3,6 +3,7 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
@@ -32,4 +33,28 @@ export function runCli(
       },
     );
   });
+}
+
+/**
+ * `mta-ingest run` as of `now`, fetching from `sourceUrl` into `dir`'s lake and DuckDB warehouse
+ * (`<dir>/lake`, `<dir>/wh.duckdb`), spooling in `dir`.
+ */
+export function runWorker(
+  target: { sourceUrl: string; dir: string; now: string },
+  ...args: string[]
+): Promise<CliResult> {
+  const { sourceUrl, dir, now } = target;
+  return runCli(
+    [
+      'run',
+      '--source-url',
+      sourceUrl,
+      '--lake',
+      join(dir, 'lake'),
+      '--warehouse',
+      join(dir, 'wh.duckdb'),
+      ...args,
+    ],
+    { env: { MTA_INGEST_NOW: now, MTA_INGEST_WORK_DIR: dir } },
+  );
 }
