@@ -6,9 +6,6 @@
 
 export type Layout = 'modern' | 'legacy';
 
-/** Files from this drop date on use the modern 11-column layout with a header. */
-export const MODERN_LAYOUT_SINCE = '2014-10-18';
-
 export const MODERN_HEADER = 'C/A,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS';
 
 // Legacy lines have no header: C/A,UNIT,SCP then groups of DATE(MM-DD-YY),TIME,DESC,ENTRIES,EXITS.
