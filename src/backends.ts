@@ -23,18 +23,21 @@ export interface BackendOverrides {
   bigqueryPollIntervalMs?: number;
 }
 
-/** The overrides a configuration itself implies (a GCS emulator), under the caller's own. */
-export function overridesFor(
-  config: Config,
-  overrides: BackendOverrides = {},
-): BackendOverrides & { gcsEmulator?: string } {
-  return config.gcsEmulator === undefined ? overrides : { gcsEmulator: config.gcsEmulator, ...overrides };
+/** Emulators a configuration names, which backends reach without credentials. */
+export interface Emulators {
+  gcsEmulator?: string;
+  bigqueryEmulator?: string;
 }
 
-export async function openLake(
-  uri: string,
-  overrides: BackendOverrides & { gcsEmulator?: string } = {},
-): Promise<Lake> {
+/** The overrides a configuration itself implies (emulators), under the caller's own. */
+export function overridesFor(config: Config, overrides: BackendOverrides = {}): BackendOverrides & Emulators {
+  const emulators: Emulators = {};
+  if (config.gcsEmulator !== undefined) emulators.gcsEmulator = config.gcsEmulator;
+  if (config.bigqueryEmulator !== undefined) emulators.bigqueryEmulator = config.bigqueryEmulator;
+  return { ...emulators, ...overrides };
+}
+
+export async function openLake(uri: string, overrides: BackendOverrides & Emulators = {}): Promise<Lake> {
   if (/^gs:\/\//i.test(uri)) {
     const { GcsLake, emulatorStorage } = await import('./lake/gcs/gcs-lake.ts');
     const emulator = overrides.gcsEmulator;
@@ -57,16 +60,20 @@ export interface WarehouseOpenOptions {
   readOnly?: boolean;
   /** The lake the warehouse will load from, for warehouses that check they can reach it. */
   lake?: Lake;
-  overrides?: BackendOverrides;
+  overrides?: BackendOverrides & Emulators;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
   if (/^bigquery:\/\//i.test(uri)) {
-    const { BigQueryWarehouse } = await import('./warehouse/bigquery/bigquery-warehouse.ts');
+    const { BigQueryWarehouse, emulatorBigQuery } =
+      await import('./warehouse/bigquery/bigquery-warehouse.ts');
+    const emulator = options.overrides?.bigqueryEmulator;
     return BigQueryWarehouse.open(uri, {
       readOnly: options.readOnly,
       lake: options.lake,
-      client: options.overrides?.bigquery,
+      client:
+        options.overrides?.bigquery ??
+        (emulator === undefined ? undefined : await emulatorBigQuery(uri, emulator)),
       pollIntervalMs: options.overrides?.bigqueryPollIntervalMs,
     });
   }

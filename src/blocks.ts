@@ -22,6 +22,7 @@ export const BLOCK_SETTINGS = [
   'fetchAttempts',
   'fetchBackoffMs',
   'gcsEmulator',
+  'bigqueryEmulator',
 ] as const satisfies readonly (keyof ConfigFlags)[];
 
 export type ConfigBlock = Partial<Record<(typeof BLOCK_SETTINGS)[number], string>>;

@@ -23,6 +23,8 @@ export interface Config {
   workDir: string;
   /** A GCS emulator's URL (fake-gcs-server): the GCS lake talks to it, with no credentials. */
   gcsEmulator: string | undefined;
+  /** A BigQuery emulator's URL: the BigQuery warehouse talks to it with a fixed placeholder token. */
+  bigqueryEmulator: string | undefined;
   fetch: FetchPolicy;
 }
 
@@ -36,6 +38,7 @@ export interface ConfigFlags {
   fetchAttempts?: string | undefined;
   fetchBackoffMs?: string | undefined;
   gcsEmulator?: string | undefined;
+  bigqueryEmulator?: string | undefined;
 }
 
 /** The environment variable behind each setting (documented in the README). */
@@ -48,6 +51,7 @@ export const ENV = {
   fetchAttempts: 'MTA_INGEST_FETCH_ATTEMPTS',
   fetchBackoffMs: 'MTA_INGEST_FETCH_BACKOFF_MS',
   gcsEmulator: 'MTA_INGEST_GCS_EMULATOR',
+  bigqueryEmulator: 'MTA_INGEST_BIGQUERY_EMULATOR',
 } as const;
 
 /** Names a block (blocks.ts) to take settings from, below flags and environment variables. */
@@ -79,7 +83,8 @@ export function resolveConfig(
     lake: pick('lake') ?? DEFAULT_LAKE,
     warehouse: pick('warehouse') ?? DEFAULT_WAREHOUSE,
     workDir: pick('workDir') ?? tmpdir(),
-    gcsEmulator: pick('gcsEmulator'),
+    gcsEmulator: emulatorUrl(named('gcsEmulator', ENV.gcsEmulator), pick('gcsEmulator')),
+    bigqueryEmulator: emulatorUrl(named('bigqueryEmulator', ENV.bigqueryEmulator), pick('bigqueryEmulator')),
     fetch: {
       timeoutMs: wholeNumber(
         named('fetchTimeoutMs', '--fetch-timeout-ms'),
@@ -94,6 +99,14 @@ export function resolveConfig(
       ),
     },
   };
+}
+
+function emulatorUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) {
+    throw new UsageError(`${name} ${value} is not an http(s) URL`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -481,6 +481,46 @@ describe('the command line', () => {
     expect(JSON.parse(fromEnv.stdout)).toMatchObject([{ dropDate: WEEK, warehouse: 'loaded' }]);
   });
 
+  it('reaches a BigQuery emulator named by MTA_INGEST_BIGQUERY_EMULATOR, with no credentials', async () => {
+    // The stand-in checks the bearer token: the emulator switch sends a fixed placeholder.
+    const emulator = await startBigQueryStandin({ expectedToken: 'emulator' });
+    try {
+      emulator.script({ states: ['DONE'], outputRows: REAL_WEEK_ROWS });
+      const result = await runCli(['run', '--date', WEEK], {
+        cwd: dir,
+        env: {
+          ...cliEnv(),
+          MTA_INGEST_LAKE: gcsLake(),
+          MTA_INGEST_WAREHOUSE: `bigquery://${PROJECT}/mta_emulated_${serial}`,
+          MTA_INGEST_BIGQUERY_EMULATOR: `${emulator.url}/`,
+        },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^2023-06-03\s+loaded\s+253,237 rows/m);
+      const loads = [...emulator.jobs.values()].filter((job) => job.configuration.load);
+      expect(loads).toHaveLength(1);
+      expect(loads[0]!.configuration.load!.destinationTable).toMatchObject({
+        projectId: PROJECT,
+        datasetId: `mta_emulated_${serial}`,
+        tableId: `${TABLE_NAME}$20230603`,
+      });
+      expect(emulator.requests.every((r) => r.authorization === 'Bearer emulator')).toBe(true);
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('refuses an emulator setting that is not an http(s) URL, before any request', async () => {
+    const result = await runCli(['run', '--date', WEEK], {
+      cwd: dir,
+      env: { ...cliEnv(), MTA_INGEST_BIGQUERY_EMULATOR: 'localhost:9050' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'mta-ingest: MTA_INGEST_BIGQUERY_EMULATOR localhost:9050 is not an http(s) URL',
+    );
+  });
+
   it('never prints any part of a credential, even when authentication fails', async () => {
     // A service-account key as Google issues them; BigQuery cannot be reached from here, so
     // the run fails while authenticating: the worst case for a leak into an error message.

@@ -63,6 +63,14 @@ const SETTINGS: {
     fallback: undefined,
   },
   {
+    name: 'bigqueryEmulator',
+    flag: 'http://127.0.0.1:9050',
+    env: 'http://127.0.0.1:9051',
+    read: (c) => c.bigqueryEmulator,
+    parsed: (t) => t,
+    fallback: undefined,
+  },
+  {
     name: 'fetchTimeoutMs',
     flag: '1234',
     env: '5678',

@@ -82,6 +82,23 @@ function weekJobPrefix(datasetId: string, dropDate: IsoDate): string {
   return `${JOB_PREFIX}_${datasetId.slice(0, 800)}_${dropDate.replaceAll('-', '')}_`;
 }
 
+/**
+ * A client for a BigQuery emulator (or a stand-in of its REST API) at `url`: no Application
+ * Default Credentials are looked for; requests carry a fixed placeholder token, which
+ * emulators ignore.
+ */
+export async function emulatorBigQuery(uri: string, url: string): Promise<BigQuery> {
+  const [{ BigQuery }, { OAuth2Client }] = await Promise.all([
+    import('@google-cloud/bigquery'),
+    import('google-auth-library'),
+  ]);
+  const { projectId, location } = parseBigQueryUri(uri);
+  const authClient = new OAuth2Client();
+  // A far expiry: the client never tries to refresh the placeholder.
+  authClient.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 365 * 86_400_000 });
+  return new BigQuery({ projectId, location, apiEndpoint: url, authClient });
+}
+
 export class BigQueryWarehouse implements Warehouse {
   readonly capabilities: WarehouseCapabilities = { loadsFrom: 'lake-uri' };
   readonly description: string;
