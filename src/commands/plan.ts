@@ -9,6 +9,7 @@ import type { BackendOverrides } from '../backends.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
 import { parseManifest } from '../manifest/manifest.ts';
 import { sourceUrlFor } from '../pipeline/ingest-week.ts';
+import { shareOf, type TaskShare } from '../dates/shard.ts';
 
 export type PlannedState = 'loaded' | 'stored, not loaded' | 'not stored';
 
@@ -29,10 +30,13 @@ export interface PlanOptions {
   config: Config;
   now: Date;
   overrides?: BackendOverrides | undefined;
+  /** Plan only this task's share of the dates, as `run` with the same share would take. */
+  share?: TaskShare | undefined;
 }
 
 export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> {
-  const dates = resolveDropDates(options.selection, options.now);
+  const selected = resolveDropDates(options.selection, options.now);
+  const dates = options.share ? shareOf(selected, options.share) : selected;
   return withReadOnlyBackends(
     options.config,
     async (lake, warehouse) => {

@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import type { BackendOverrides } from '../backends.ts';
+import { shareOf, type TaskShare } from '../dates/shard.ts';
 
 export interface RunOptions {
   selection: DropDateSelection;
@@ -24,6 +25,11 @@ export interface RunOptions {
   overrides?: BackendOverrides | undefined;
   /** Live progress events, for a terminal display. */
   onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /**
+   * This task's share of a fan-out (dates/shard.ts): only those of the selected dates are run.
+   * Undefined: every date.
+   */
+  share?: TaskShare | undefined;
 }
 
 export interface RunSummary {
@@ -33,7 +39,11 @@ export interface RunSummary {
 }
 
 export async function runCommand(options: RunOptions): Promise<RunSummary> {
-  const dates = resolveDropDates(options.selection, options.now);
+  // The whole selection is resolved (and refused) first and then shared, so every task of a
+  // fan-out takes its share of the same list: a drop date that comes between two tasks' starts
+  // only lengthens the list at its end, and no earlier date changes hands.
+  const selected = resolveDropDates(options.selection, options.now);
+  const dates = options.share ? shareOf(selected, options.share) : selected;
   const latest = latestDropDate(options.now);
   const runId = newRunId(options.now);
   const ctx = await openRunContext(
@@ -47,7 +57,13 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   const weeks: WeekReport[] = [];
   try {
     ctx.log.info(
-      { event: 'run.start', weeks: dates.length, first: dates[0], last: dates.at(-1) },
+      {
+        event: 'run.start',
+        weeks: dates.length,
+        first: dates[0],
+        last: dates.at(-1),
+        ...(options.share && { share: { ...options.share, selectedWeeks: selected.length } }),
+      },
       'run started',
     );
     for (const date of dates) {

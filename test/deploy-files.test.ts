@@ -1,0 +1,563 @@
+/**
+ * The deployment files, read as what runs them reads them: no Docker engine, cluster, GitHub or
+ * Google Cloud is here, so each file is parsed and held to the settings that matter (the
+ * schedule and its time zone, no overlapping runs, non-root, the fan-out count equal to the
+ * completions, the image's entrypoint existing in the package, the terraform table equal to the
+ * schema module, no lifecycle rule deleting live lake data, least-privilege roles).
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import {
+  CLUSTER_COLUMNS,
+  PARTITION_COLUMN,
+  TABLE_NAME,
+  bigquerySchema,
+} from '../src/schema/turnstile-schema.ts';
+import { resolveDropDates, type DropDateSelection } from '../src/dates/drop-dates.ts';
+import { shareOf, taskShareFromEnv } from '../src/dates/shard.ts';
+import { TERRAFORM_SCHEMA_FILE, terraformSchemaJson } from '../scripts/write-terraform-schema.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+type Doc = Record<string, unknown>;
+
+/** Every document of a YAML file; fails the test on any parse error or warning. */
+function yamlDocs(path: string): Doc[] {
+  const docs = parseAllDocuments(read(path));
+  if (!Array.isArray(docs)) throw new Error(`${path}: no YAML document`);
+  for (const doc of docs) {
+    expect(doc.errors, `${path}: ${doc.errors.map((e) => e.message).join('; ')}`).toEqual([]);
+    expect(doc.warnings, `${path}: ${doc.warnings.map((w) => w.message).join('; ')}`).toEqual([]);
+  }
+  return docs.map((doc) => doc.toJS() as Doc);
+}
+
+function yamlDoc(path: string): Doc {
+  const docs = yamlDocs(path);
+  expect(docs, path).toHaveLength(1);
+  return docs[0] as Doc;
+}
+
+/** A nested value by path, e.g. at(doc, 'spec', 'jobTemplate', 'spec'). */
+function at(value: unknown, ...path: (string | number)[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+const K8S = 'deployments/kubernetes';
+const WORKFLOWS = '.github/workflows';
+
+describe('Kubernetes manifests', () => {
+  const files = readdirSync(join(ROOT, K8S)).filter((name) => /\.ya?ml$/.test(name));
+  const cronJob = yamlDoc(`${K8S}/weekly-cronjob.yaml`);
+  const backfill = yamlDoc(`${K8S}/backfill-job.yaml`);
+  const configMap = yamlDoc(`${K8S}/configmap.yaml`);
+  const serviceAccount = yamlDoc(`${K8S}/serviceaccount.yaml`);
+  const cronPod = at(cronJob, 'spec', 'jobTemplate', 'spec', 'template', 'spec') as Doc;
+  const backfillPod = at(backfill, 'spec', 'template', 'spec') as Doc;
+
+  it('every manifest parses as YAML with an apiVersion and a kind', () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) {
+      for (const doc of yamlDocs(`${K8S}/${file}`)) {
+        expect(doc.apiVersion, file).toEqual(expect.any(String));
+        expect(doc.kind, file).toEqual(expect.any(String));
+      }
+    }
+  });
+
+  it('the weekly CronJob runs `run` on Sunday 09:00 New York time, never two at once', () => {
+    expect(cronJob).toMatchObject({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      spec: { schedule: '0 9 * * 0', timeZone: 'America/New_York', concurrencyPolicy: 'Forbid' },
+    });
+    expect(at(cronJob, 'spec', 'jobTemplate', 'spec', 'backoffLimit')).toEqual(expect.any(Number));
+    expect(cronPod.restartPolicy).toBe('Never');
+    const container = at(cronPod, 'containers', 0) as Doc;
+    expect(container.args).toEqual(['run']);
+    expect(container.command).toBeUndefined(); // the image's entrypoint is the CLI
+  });
+
+  it('the backfill is an Indexed Job whose MTA_INGEST_TASK_COUNT equals its completions', () => {
+    expect(backfill).toMatchObject({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      spec: { completionMode: 'Indexed' },
+    });
+    const spec = backfill.spec as Doc;
+    const completions = spec.completions as number;
+    expect(completions).toBeGreaterThan(1);
+    expect(spec.parallelism).toBeLessThanOrEqual(completions);
+    const container = at(backfillPod, 'containers', 0) as Doc;
+    const env = container.env as { name: string; value: string }[];
+    const count = env.find((e) => e.name === 'MTA_INGEST_TASK_COUNT');
+    expect(count?.value, 'MTA_INGEST_TASK_COUNT').toBe(String(completions));
+
+    // The pods, as Kubernetes starts them (JOB_COMPLETION_INDEX 0..completions-1), take
+    // disjoint shares that together are every date the arguments select.
+    const args = container.args as string[];
+    expect(args[0]).toBe('run');
+    const selection = selectionOf(args.slice(1));
+    const now = new Date('2026-01-05T12:00:00Z');
+    const dates = resolveDropDates(selection, now);
+    const taken: string[] = [];
+    for (let index = 0; index < completions; index++) {
+      const share = taskShareFromEnv({
+        JOB_COMPLETION_INDEX: String(index),
+        MTA_INGEST_TASK_COUNT: count?.value,
+      });
+      expect(share).toEqual({ index, count: completions });
+      taken.push(...shareOf(dates, share!));
+    }
+    expect(taken.sort()).toEqual(dates);
+  });
+
+  it('pods run as the image’s non-root user, without privileges, within resource limits', () => {
+    const dockerUser = dockerfile().user;
+    for (const pod of [cronPod, backfillPod]) {
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: Number(dockerUser.split(':')[0]),
+      });
+      expect((pod.securityContext as Doc).runAsUser).not.toBe(0);
+      const container = at(pod, 'containers', 0) as Doc;
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+      expect(at(container, 'resources', 'requests', 'memory')).toEqual(expect.any(String));
+      expect(at(container, 'resources', 'limits', 'memory')).toEqual(expect.any(String));
+      // A read-only root: the spool folder must be a volume.
+      expect(container.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/tmp' }));
+      expect(container.envFrom).toContainEqual({ configMapRef: { name: at(configMap, 'metadata', 'name') } });
+      expect(pod.serviceAccountName).toBe(at(serviceAccount, 'metadata', 'name'));
+    }
+  });
+
+  it('the ConfigMap names the lake and the warehouse, and no task count (it is shared with the CronJob)', () => {
+    const data = configMap.data as Record<string, string>;
+    expect(data.MTA_INGEST_LAKE).toMatch(/^gs:\/\//);
+    expect(data.MTA_INGEST_WAREHOUSE).toMatch(/^bigquery:\/\//);
+    expect(Object.keys(data).filter((key) => /TASK|SECRET|KEY|TOKEN|CREDENTIAL/.test(key))).toEqual([]);
+    // With no index, a count alone is refused: the CronJob would fail every week.
+    expect(taskShareFromEnv(data)).toBeUndefined();
+  });
+
+  it('the service account maps to a Google service account through Workload Identity', () => {
+    expect(at(serviceAccount, 'metadata', 'annotations', 'iam.gke.io/gcp-service-account')).toMatch(
+      /^[a-z][a-z0-9-]+@[A-Za-z0-9-]+\.iam\.gserviceaccount\.com$/,
+    );
+  });
+
+  it('kustomization lists the standing resources, which exist, and not the one-off backfill Job', () => {
+    const kustomization = yamlDoc(`${K8S}/kustomization.yaml`);
+    const resources = kustomization.resources as string[];
+    for (const resource of resources) expect(existsSync(join(ROOT, K8S, resource)), resource).toBe(true);
+    expect(resources).toContain('weekly-cronjob.yaml');
+    expect(resources).not.toContain('backfill-job.yaml');
+  });
+});
+
+describe('GitHub Actions workflows', () => {
+  const release = yamlDoc(`${WORKFLOWS}/release.yml`);
+  const weekly = yamlDoc(`${WORKFLOWS}/weekly.yml`);
+  const ci = yamlDoc(`${WORKFLOWS}/ci.yml`);
+  const steps = (workflow: Doc): Doc[] =>
+    Object.values(workflow.jobs as Record<string, Doc>).flatMap(
+      (job) => (job.steps as Doc[] | undefined) ?? [],
+    );
+  const step = (workflow: Doc, action: string): Doc | undefined =>
+    steps(workflow).find((s) => typeof s.uses === 'string' && s.uses.startsWith(`${action}@`));
+
+  it('every workflow parses, and every action in it is pinned to a major version', () => {
+    const files = readdirSync(join(ROOT, WORKFLOWS)).filter((name) => /\.ya?ml$/.test(name));
+    expect(files.sort()).toEqual(['ci.yml', 'release.yml', 'weekly.yml']);
+    for (const workflow of files.map((file) => yamlDoc(`${WORKFLOWS}/${file}`))) {
+      expect(workflow.jobs).toEqual(expect.any(Object));
+      for (const s of steps(workflow)) {
+        if (s.uses !== undefined) expect(s.uses).toMatch(/^[\w.-]+\/[\w.-]+@v\d+$/);
+      }
+    }
+  });
+
+  it('release: on v* tags, logs in with the two secrets and pushes an amd64 + arm64 image', () => {
+    // YAML's `on` is a plain key in YAML 1.2 (the yaml package's default).
+    expect(at(release, 'on', 'push', 'tags')).toEqual(['v*']);
+    for (const action of [
+      'actions/checkout',
+      'docker/setup-qemu-action',
+      'docker/setup-buildx-action',
+      'docker/metadata-action',
+    ]) {
+      expect(step(release, action), action).toBeDefined();
+    }
+    expect(step(release, 'docker/login-action')?.with).toMatchObject({
+      username: '${{ secrets.DOCKERHUB_USERNAME }}',
+      password: '${{ secrets.DOCKERHUB_TOKEN }}',
+    });
+    const build = step(release, 'docker/build-push-action')?.with as Doc;
+    const platforms = String(build.platforms)
+      .split(',')
+      .map((p) => p.trim());
+    expect(platforms).toEqual(expect.arrayContaining(['linux/amd64', 'linux/arm64']));
+    expect(build.push).toBe(true);
+    expect(build.tags).toBe('${{ steps.meta.outputs.tags }}');
+    // The Dockerfile's label arguments are filled in.
+    const buildArgs = String(build['build-args']);
+    for (const arg of dockerfile().args.filter((a) => a === 'VERSION' || a === 'REVISION')) {
+      expect(buildArgs).toMatch(new RegExp(`^${arg}=\\S`, 'm'));
+    }
+  });
+
+  it('weekly: on a Sunday schedule and by hand with backfill inputs, authenticated without keys', () => {
+    expect(at(weekly, 'on', 'schedule')).toEqual([{ cron: '0 14 * * 0' }]);
+    const inputs = at(weekly, 'on', 'workflow_dispatch', 'inputs') as Doc;
+    expect(Object.keys(inputs).sort()).toEqual(['day', 'force', 'month', 'year']);
+    expect(at(inputs, 'force', 'type')).toBe('boolean');
+    expect(at(weekly, 'permissions', 'id-token')).toBe('write');
+    const auth = step(weekly, 'google-github-actions/auth')?.with as Doc;
+    expect(Object.keys(auth).sort()).toEqual(['service_account', 'workload_identity_provider']);
+    const text = read(`${WORKFLOWS}/weekly.yml`);
+    expect(text).not.toMatch(/credentials_json|GOOGLE_CREDENTIALS/);
+    // Inputs reach the script through env, never pasted into it (script injection).
+    const scripts = steps(weekly)
+      .map((s) => s.run)
+      .filter((run): run is string => typeof run === 'string');
+    expect(scripts.join('\n')).not.toMatch(/\$\{\{\s*(github\.event\.)?inputs\./);
+    expect(scripts.join('\n')).toMatch(/docker run .*"\$IMAGE" "\$\{args\[@\]\}"/s);
+    expect(at(weekly, 'concurrency', 'cancel-in-progress')).toBe(false);
+  });
+
+  it('ci: runs .ci/run', () => {
+    expect(steps(ci).some((s) => s.run === '.ci/run')).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile
+
+interface Dockerfile {
+  from: string[];
+  user: string;
+  entrypoint: string[];
+  cmd: string[];
+  workdir: string;
+  args: string[];
+  argDefaults: Record<string, string>;
+  env: string[];
+  runs: string[];
+  copies: string[];
+  labels: string;
+}
+
+/** The Dockerfile's instructions (continuations joined, comments dropped). */
+function dockerfile(): Dockerfile {
+  const instructions = read('Dockerfile')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const [, keyword = '', rest = ''] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
+      return { keyword: keyword.toUpperCase(), rest };
+    });
+  const all = (keyword: string): string[] =>
+    instructions.filter((i) => i.keyword === keyword).map((i) => i.rest);
+  const last = (keyword: string): string => all(keyword).at(-1) ?? '';
+  const argDefaults: Record<string, string> = {};
+  for (const arg of all('ARG')) {
+    const [name = '', value] = arg.split('=', 2);
+    if (value !== undefined && !(name in argDefaults)) argDefaults[name] = value.replace(/^"|"$/g, '');
+  }
+  return {
+    from: all('FROM'),
+    user: last('USER'),
+    entrypoint: JSON.parse(last('ENTRYPOINT')) as string[],
+    cmd: JSON.parse(last('CMD')) as string[],
+    workdir: last('WORKDIR'),
+    args: all('ARG').map((arg) => arg.split('=')[0] ?? ''),
+    argDefaults,
+    env: all('ENV'),
+    runs: all('RUN'),
+    copies: all('COPY'),
+    labels: all('LABEL').join(' '),
+  };
+}
+
+describe('Dockerfile', () => {
+  const docker = dockerfile();
+  const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; files: string[] };
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string }> };
+
+  it('builds on slim Debian (glibc) Node, pinned to the Node the tests run on', () => {
+    const nodeVersion = docker.argDefaults.NODE_VERSION;
+    // The `node` dev dependency gives dev machines and tests their Node; the image runs the same.
+    expect(nodeVersion).toBe(lock.packages['node_modules/node']?.version);
+    expect(nodeVersion).toMatch(/^24\.\d+\.\d+$/);
+    expect(docker.from.length).toBeGreaterThanOrEqual(3); // multi-stage
+    for (const from of docker.from) {
+      expect(from).toMatch(
+        /^(--platform=\$BUILDPLATFORM )?(node:\$\{NODE_VERSION\}-bookworm-slim|base) AS \w+$/,
+      );
+    }
+    expect(docker.from.at(-1)).toBe('base AS runtime');
+  });
+
+  it('installs production dependencies only, from the lock file', () => {
+    expect(docker.copies).toContain('package.json package-lock.json ./');
+    expect(docker.runs.some((run) => /^npm ci --omit=dev\b/.test(run))).toBe(true);
+    expect(docker.runs.join('\n')).not.toMatch(/npm (install|i)\b/);
+  });
+
+  it('runs as a non-root user, the CLI as entrypoint and the weekly `run` as default command', () => {
+    expect(docker.user).toBe('1000:1000');
+    expect(docker.entrypoint).toEqual(['node', '/app/src/cli.ts']);
+    expect(docker.cmd).toEqual(['run']);
+    expect(docker.workdir).toBe('/work');
+    // The entrypoint's script is the package's bin, inside the package (copied to /app).
+    const script = docker.entrypoint[1]?.replace(/^\/app\//, '');
+    expect(script).toBe(pkg.bin['mta-ingest']);
+    expect(existsSync(join(ROOT, script ?? ''))).toBe(true);
+    expect(pkg.files.some((entry) => script?.startsWith(entry))).toBe(true);
+  });
+
+  it('sets NODE_ENV=production and never METADATA_SERVER_DETECTION or any setting', () => {
+    expect(docker.env).toEqual(['NODE_ENV=production']);
+    expect(read('Dockerfile')).not.toMatch(/^\s*ENV\s+.*METADATA_SERVER_DETECTION/m);
+  });
+
+  it('carries the OCI labels, version and revision from build arguments', () => {
+    for (const label of ['title', 'description', 'licenses', 'source', 'created']) {
+      expect(docker.labels).toContain(`org.opencontainers.image.${label}=`);
+    }
+    expect(docker.labels).toContain('org.opencontainers.image.version="${VERSION}"');
+    expect(docker.labels).toContain('org.opencontainers.image.revision="${REVISION}"');
+    expect(docker.args).toEqual(expect.arrayContaining(['VERSION', 'REVISION']));
+  });
+
+  it('.dockerignore keeps node_modules and data out, and everything the package ships in', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', 'data', '.git']));
+    const kept = [...pkg.files, 'package.json', 'package-lock.json', 'README.md'];
+    for (const pattern of ignored) {
+      for (const path of kept) {
+        const name = path.replace(/\/$/, '');
+        expect(name === pattern || name.startsWith(`${pattern}/`), `${pattern} hides ${path}`).toBe(false);
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// terraform
+
+/** The body of each `kind "label" ... {` block at the top level of `text`, by its labels. */
+function hclBlocks(text: string, kind: string, type?: string): Map<string, string> {
+  const blocks = new Map<string, string>();
+  const header = new RegExp(`^${kind}((?:\\s+"[^"]*")*)\\s*\\{`, 'gm');
+  for (const match of text.matchAll(header)) {
+    const labels = [...(match[1] ?? '').matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+    if (type !== undefined && labels[0] !== type) continue;
+    blocks.set(labels.join('.'), bodyFrom(text, (match.index ?? 0) + match[0].length));
+  }
+  return blocks;
+}
+
+/** The text up to the brace closing the one opened just before `start` (strings skipped). */
+function bodyFrom(text: string, start: number): string {
+  let depth = 1;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return text.slice(start, i);
+  }
+  throw new Error('unbalanced braces');
+}
+
+/** The bodies of the blocks named `name` at any depth of `body` (plain or `dynamic "name"`). */
+function nestedBlocks(body: string, name: string): string[] {
+  const header = new RegExp(`(?:^|\\s)(?:dynamic\\s+"${name}"|${name})\\s*\\{`, 'g');
+  return [...body.matchAll(header)].map((match) => bodyFrom(body, (match.index ?? 0) + match[0].length));
+}
+
+/** `name = value` at any depth of a body, values as written. */
+function attributes(body: string, name: string): string[] {
+  return [...body.matchAll(new RegExp(`^\\s*${name}\\s*=\\s*(.+?)\\s*$`, 'gm'))].map((m) => m[1] ?? '');
+}
+
+const attribute = (body: string, name: string): string | undefined => attributes(body, name)[0];
+
+describe('terraform', () => {
+  const tf = readdirSync(join(ROOT, 'terraform'))
+    .filter((name) => name.endsWith('.tf'))
+    .map((name) => read(`terraform/${name}`))
+    .join('\n');
+  const main = read('terraform/main.tf');
+  const resource = (type: string, name: string): string => {
+    const body = hclBlocks(tf, 'resource', type).get(`${type}.${name}`);
+    if (body === undefined) throw new Error(`no resource ${type}.${name}`);
+    return body;
+  };
+
+  it('the committed table schema is exactly what scripts/write-terraform-schema.ts writes from the module', () => {
+    const committed = readFileSync(TERRAFORM_SCHEMA_FILE, 'utf8');
+    expect(committed).toBe(terraformSchemaJson());
+    expect(JSON.parse(committed)).toEqual(bigquerySchema().fields);
+  });
+
+  it("main.tf's table is the module's: name, schema file, DAY partitions on the partition column, clustering", () => {
+    const table = hclBlocks(main, 'resource', 'google_bigquery_table').get(
+      'google_bigquery_table.turnstile_readings',
+    );
+    expect(table).toBeDefined();
+    expect(attribute(table!, 'table_id')).toBe(JSON.stringify(TABLE_NAME));
+    expect(attribute(table!, 'schema')).toBe('file("${path.module}/turnstile_readings.schema.json")');
+    const [partitioning, ...more] = nestedBlocks(table!, 'time_partitioning');
+    expect(partitioning).toBeDefined();
+    expect(more).toEqual([]);
+    expect(attribute(partitioning!, 'type')).toBe('"DAY"');
+    expect(attribute(partitioning!, 'field')).toBe(JSON.stringify(PARTITION_COLUMN));
+    expect(JSON.parse(attribute(table!, 'clustering') ?? 'null')).toEqual(CLUSTER_COLUMNS);
+    expect(attribute(table!, 'deletion_protection')).toBe('true');
+  });
+
+  it('the bucket: uniform access, versioning, public access prevented, and no rule deleting live objects', () => {
+    const bucket = resource('google_storage_bucket', 'lake');
+    expect(attribute(bucket, 'uniform_bucket_level_access')).toBe('true');
+    expect(attribute(bucket, 'public_access_prevention')).toBe('"enforced"');
+    expect(attribute(bucket, 'force_destroy')).toBe('false');
+    expect(bucket).toMatch(/versioning\s*\{\s*enabled\s*=\s*true\s*\}/);
+    // Every lifecycle rule that deletes applies only to noncurrent (ARCHIVED) versions by their
+    // noncurrent age; no condition on a live object's age, date or count.
+    const rules = nestedBlocks(bucket, 'lifecycle_rule');
+    expect(rules.length).toBeLessThanOrEqual(1);
+    for (const rule of rules) {
+      if (!/type\s*=\s*"Delete"/.test(rule)) continue;
+      expect(attribute(rule, 'with_state')).toBe('"ARCHIVED"');
+      expect(attribute(rule, 'days_since_noncurrent_time')).toBeDefined();
+      expect(rule).not.toMatch(/^\s*(age|created_before|num_newer_versions|custom_time_before)\s*=/m);
+    }
+    expect(tf).not.toMatch(
+      /google_storage_bucket_object|google_storage_bucket_iam_binding|allUsers|allAuthenticatedUsers/,
+    );
+  });
+
+  it('the worker has least privilege: objects in this bucket, data in this dataset, jobs in the project', () => {
+    const granted = (type: string): { role: string; scope: string }[] =>
+      [...hclBlocks(tf, 'resource', type).values()].map((body) => ({
+        role: attribute(body, 'role') ?? '',
+        scope: attribute(body, 'bucket') ?? attribute(body, 'dataset_id') ?? attribute(body, 'project') ?? '',
+      }));
+    expect(granted('google_storage_bucket_iam_member')).toEqual([
+      { role: '"roles/storage.objectUser"', scope: 'google_storage_bucket.lake.name' },
+      { role: '"roles/storage.legacyBucketReader"', scope: 'google_storage_bucket.lake.name' },
+    ]);
+    expect(granted('google_bigquery_dataset_iam_member')).toEqual([
+      { role: '"roles/bigquery.dataEditor"', scope: 'google_bigquery_dataset.warehouse.dataset_id' },
+    ]);
+    expect(granted('google_project_iam_member')).toEqual([
+      { role: '"roles/bigquery.jobUser"', scope: 'var.project_id' },
+    ]);
+    expect(tf).not.toMatch(
+      /roles\/(owner|editor|storage\.admin|bigquery\.admin|iam\.serviceAccountTokenCreator)"/,
+    );
+    expect(tf).not.toMatch(/google_service_account_key/);
+  });
+
+  it('Cloud Run: a one-task weekly job and a fan-out backfill job, both as the worker', () => {
+    const weekly = resource('google_cloud_run_v2_job', 'weekly');
+    const backfill = resource('google_cloud_run_v2_job', 'backfill');
+    expect(attribute(weekly, 'task_count')).toBe('1');
+    expect(attribute(weekly, 'args')).toBe('["run"]');
+    expect(attribute(backfill, 'task_count')).toBe('var.backfill_task_count');
+    expect(attribute(backfill, 'parallelism')).toBe('var.backfill_parallelism');
+    for (const job of [weekly, backfill]) {
+      expect(attribute(job, 'service_account')).toBe('google_service_account.worker.email');
+      expect(attribute(job, 'image')).toBe('var.image');
+      expect(attributes(job, 'name')).toEqual(
+        expect.arrayContaining(['"MTA_INGEST_LAKE"', '"MTA_INGEST_WAREHOUSE"']),
+      );
+      expect(job).not.toMatch(/METADATA_SERVER_DETECTION|MTA_INGEST_TASK/);
+    }
+  });
+
+  it('Cloud Scheduler runs the weekly job on Sunday 09:00 New York time as a service account allowed only that', () => {
+    const scheduler = resource('google_cloud_scheduler_job', 'weekly');
+    expect(attribute(scheduler, 'time_zone')).toBe('"America/New_York"');
+    expect(attribute(scheduler, 'schedule')).toBe('var.weekly_schedule');
+    expect(variables().get('weekly_schedule')?.default).toBe('"0 9 * * 0"');
+    expect(attribute(scheduler, 'http_method')).toBe('"POST"');
+    expect(attribute(scheduler, 'uri')).toBe(
+      '"https://run.googleapis.com/v2/projects/${var.project_id}/locations/${var.region}/jobs/${google_cloud_run_v2_job.weekly.name}:run"',
+    );
+    expect(attribute(scheduler, 'service_account_email')).toBe('google_service_account.scheduler.email');
+    const invoker = resource('google_cloud_run_v2_job_iam_member', 'scheduler_runs_weekly');
+    expect(attribute(invoker, 'role')).toBe('"roles/run.invoker"');
+    expect(attribute(invoker, 'name')).toBe('google_cloud_run_v2_job.weekly.name');
+    expect(attribute(invoker, 'member')).toBe('google_service_account.scheduler.member');
+  });
+
+  /** Variables by name, with their description, type and default as written. */
+  function variables(): Map<string, { description?: string; type?: string; default?: string }> {
+    const found = new Map<string, { description?: string; type?: string; default?: string }>();
+    for (const [name, body] of hclBlocks(read('terraform/variables.tf'), 'variable')) {
+      const top = body.split(/\n\s*validation\s*\{/)[0] ?? '';
+      found.set(name, {
+        description: attribute(top, 'description'),
+        type: attribute(top, 'type'),
+        default: attribute(top, 'default'),
+      });
+    }
+    return found;
+  }
+
+  it('every variable has a description and a type, and every one is used; every output has a description', () => {
+    const vars = variables();
+    expect(vars.size).toBeGreaterThan(10);
+    for (const [name, variable] of vars) {
+      expect(variable.description, name).toMatch(/^".{10,}"$/);
+      expect(variable.type, name).toBeDefined();
+      expect(tf.includes(`var.${name}`), `var.${name} is never used`).toBe(true);
+    }
+    const outputs = hclBlocks(read('terraform/outputs.tf'), 'output');
+    expect(outputs.size).toBeGreaterThan(3);
+    for (const [name, body] of outputs) expect(attribute(body, 'description'), name).toBeDefined();
+  });
+
+  it('versions.tf pins Terraform and the google provider', () => {
+    const versions = read('terraform/versions.tf');
+    expect(versions).toMatch(/required_version\s*=\s*">= 1\.\d+\.\d+"/);
+    expect(versions).toMatch(/source\s*=\s*"hashicorp\/google"\s*\n\s*version\s*=\s*"~> \d+\.\d+"/);
+  });
+});
+
+/** `--year 2022` style arguments as a selection. */
+function selectionOf(args: string[]): DropDateSelection {
+  const selection: Record<string, string> = {};
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i] ?? '';
+    expect(flag).toMatch(/^--(year|month|day|date|from|to)$/);
+    selection[flag.slice(2)] = args[i + 1] ?? '';
+  }
+  return selection;
+}
