@@ -1,18 +1,33 @@
 /**
- * Named configuration blocks: small JSON documents in `blocks/` (the working directory's, then
- * the package's) that hold a deployment's settings, so a scheduler passes `--block gcp-prod`
- * instead of every flag. Blocks rank below flags and environment variables and above defaults.
+ * Named configuration blocks: small JSON documents that hold a deployment's settings, so a
+ * scheduler passes `--block gcp-prod` instead of every flag. Blocks rank below flags and
+ * environment variables and above defaults.
+ *
+ * A block is sectioned, one section per kind of thing it configures, because each section is
+ * also a Prefect block document of its own type (`mta-ingest blocks apply`, src/prefect/):
+ *
+ *     { "description": "...",
+ *       "source":    { "url": "...", "fetchTimeoutMs": 60000, "fetchAttempts": 5, "fetchBackoffMs": 1000 },
+ *       "lake":      { "uri": "gs://bucket/prefix", "gcsEmulator": "http://..." },
+ *       "warehouse": { "uri": "bigquery://project/dataset?location=US", "bigqueryEmulator": "http://..." },
+ *       "container": { "image": "mtaingest/mta-ingest:0.1.0", "pullPolicy": "IfNotPresent" },
+ *       "worker":    { "workDir": "/tmp" } }
+ *
+ * Every section is optional. A block is read from `blocks/<name>.json` (the working directory's,
+ * then the package's), or from a Prefect server with `prefect:<name>`. Either way it is
+ * validated by the one description below (BLOCK_SECTIONS), which also gives Prefect its JSON
+ * schemas, and flattened into the flags' names for resolveConfig (config.ts).
  *
  * A block never holds a secret: a key that looks like one is refused, and Google credentials
  * come from Application Default Credentials only.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
 import type { ConfigFlags } from './config.ts';
 
-/** Settings a block may set: the same as the flags, by the same names. */
+/** Settings a block may set, by the flags' names: what a block flattens into. */
 export const BLOCK_SETTINGS = [
   'sourceUrl',
   'lake',
@@ -25,61 +40,415 @@ export const BLOCK_SETTINGS = [
   'bigqueryEmulator',
 ] as const satisfies readonly (keyof ConfigFlags)[];
 
+/** A block flattened for resolveConfig: settings by the flags' names, as strings. */
 export type ConfigBlock = Partial<Record<(typeof BLOCK_SETTINGS)[number], string>>;
+
+export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
+export interface SourceSection {
+  url?: string;
+  fetchTimeoutMs?: number;
+  fetchAttempts?: number;
+  fetchBackoffMs?: number;
+}
+export interface LakeSection {
+  uri: string;
+  gcsEmulator?: string;
+}
+export interface WarehouseSection {
+  uri: string;
+  bigqueryEmulator?: string;
+}
+export interface ContainerSection {
+  image: string;
+  pullPolicy: PullPolicy;
+}
+export interface WorkerSection {
+  workDir?: string;
+}
+
+/** A validated block, by section. */
+export interface BlockDocument {
+  description?: string;
+  source?: SourceSection;
+  lake?: LakeSection;
+  warehouse?: WarehouseSection;
+  container?: ContainerSection;
+  worker?: WorkerSection;
+}
+
+export type SectionName = 'source' | 'lake' | 'warehouse' | 'container' | 'worker';
+
+/** One field of a section: its JSON type, constraints, and the setting it flattens into. */
+export interface FieldSpec {
+  type: 'string' | 'integer';
+  description: string;
+  required?: boolean;
+  /** The flag-named setting this field is (none for the container's fields). */
+  setting?: (typeof BLOCK_SETTINGS)[number];
+  enum?: readonly string[];
+  /** For strings: a regular expression the value must match. */
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  default?: string | number;
+}
+
+export interface SectionSpec {
+  /** Shown by Prefect as the block type's name. */
+  title: string;
+  description: string;
+  fields: Record<string, FieldSpec>;
+}
+
+const HTTP_URL = '^https?://[^/\\s]+';
+const MILLISECONDS = { minimum: 0, maximum: 999_999_999 } as const;
+
+/** The one description of the block format: validation, flattening and Prefect's schemas. */
+export const BLOCK_SECTIONS: Record<SectionName, SectionSpec> = {
+  source: {
+    title: 'MTA Ingest Source',
+    description: 'Where the weekly turnstile files are fetched from, and how patiently.',
+    fields: {
+      url: {
+        type: 'string',
+        setting: 'sourceUrl',
+        pattern: HTTP_URL,
+        description: "Base URL; a week's file is <url>/turnstile_YYMMDD.txt.",
+      },
+      fetchTimeoutMs: {
+        type: 'integer',
+        setting: 'fetchTimeoutMs',
+        ...MILLISECONDS,
+        minimum: 1,
+        default: 60_000,
+        description: 'A silent connection (no headers, or a stalled body) is given up after this.',
+      },
+      fetchAttempts: {
+        type: 'integer',
+        setting: 'fetchAttempts',
+        minimum: 1,
+        maximum: 999_999_999,
+        default: 5,
+        description: 'Tries per file, the first included.',
+      },
+      fetchBackoffMs: {
+        type: 'integer',
+        setting: 'fetchBackoffMs',
+        ...MILLISECONDS,
+        default: 1000,
+        description: 'Wait before the first retry; doubles each time.',
+      },
+    },
+  },
+  lake: {
+    title: 'MTA Ingest Lake',
+    description: 'Where raw files, Parquet and manifests are stored: a folder or gs://bucket/prefix.',
+    fields: {
+      uri: {
+        type: 'string',
+        setting: 'lake',
+        required: true,
+        description: 'A folder path, a file:// URL or gs://bucket/prefix.',
+      },
+      gcsEmulator: {
+        type: 'string',
+        setting: 'gcsEmulator',
+        pattern: HTTP_URL,
+        description: 'A GCS emulator (fake-gcs-server) URL; no credentials are sent to it.',
+      },
+    },
+  },
+  warehouse: {
+    title: 'MTA Ingest Warehouse',
+    description: 'Where weeks are loaded: a DuckDB file or bigquery://project/dataset?location=L.',
+    fields: {
+      uri: {
+        type: 'string',
+        setting: 'warehouse',
+        required: true,
+        description: 'A DuckDB file path (or duckdb:PATH) or bigquery://project/dataset[?location=L].',
+      },
+      bigqueryEmulator: {
+        type: 'string',
+        setting: 'bigqueryEmulator',
+        pattern: HTTP_URL,
+        description: 'A BigQuery emulator URL; a fixed placeholder token is sent to it.',
+      },
+    },
+  },
+  container: {
+    title: 'MTA Ingest Container',
+    description: "The worker's Docker image, as a Prefect docker work pool runs it.",
+    fields: {
+      image: {
+        type: 'string',
+        required: true,
+        pattern: '^[^\\s]+$',
+        description: 'The image reference, e.g. mtaingest/mta-ingest:0.1.0.',
+      },
+      pullPolicy: {
+        type: 'string',
+        enum: PULL_POLICIES,
+        default: 'IfNotPresent',
+        description: 'When the image is pulled: Always, IfNotPresent or Never.',
+      },
+    },
+  },
+  worker: {
+    title: 'MTA Ingest Worker',
+    description: 'Where the worker spools a week while it is processed.',
+    fields: {
+      workDir: {
+        type: 'string',
+        setting: 'workDir',
+        description: 'Scratch folder for spooled files (default the OS temp folder).',
+      },
+    },
+  },
+};
+
+export const SECTION_NAMES = Object.keys(BLOCK_SECTIONS) as SectionName[];
 
 const PACKAGE_BLOCKS = fileURLToPath(new URL('../blocks/', import.meta.url));
 const SECRET_LIKE = /key|secret|token|password|credential|private/i;
+const BLOCK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** `--block prefect:NAME` reads the block from the Prefect server at PREFECT_API_URL. */
+export const PREFECT_BLOCK_PREFIX = 'prefect:';
 
 /** Where a block named `name` is looked for, in order. */
 export function blockPaths(name: string, cwd = process.cwd()): string[] {
-  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) {
-    throw new UsageError(
-      `--block ${name}: a block name is lower-case letters, digits, - and _ (a file in blocks/)`,
-    );
-  }
+  checkBlockName(name);
   return [join(cwd, 'blocks', `${name}.json`), join(PACKAGE_BLOCKS, `${name}.json`)];
 }
 
-export async function loadBlock(name: string, cwd = process.cwd()): Promise<ConfigBlock> {
-  const paths = blockPaths(name, cwd);
+export function checkBlockName(name: string): void {
+  if (!BLOCK_NAME.test(name)) {
+    throw new UsageError(
+      `--block ${name}: a block name is lower-case letters, digits, - and _ (a file in blocks/), or prefect:NAME`,
+    );
+  }
+}
+
+/** A block by reference, flattened for resolveConfig: `NAME` (a file) or `prefect:NAME`. */
+export async function loadBlock(
+  ref: string,
+  cwd = process.cwd(),
+  env: Record<string, string | undefined> = process.env,
+): Promise<ConfigBlock> {
+  return flattenBlock(await loadBlockDocument(ref, cwd, env));
+}
+
+/** A block by reference, by section (the container section included). */
+export async function loadBlockDocument(
+  ref: string,
+  cwd = process.cwd(),
+  env: Record<string, string | undefined> = process.env,
+): Promise<BlockDocument> {
+  if (ref.startsWith(PREFECT_BLOCK_PREFIX)) {
+    // Loaded only when asked for: a run from a file block never loads the Prefect client.
+    const { loadPrefectBlock } = await import('./prefect/prefect-blocks.ts');
+    return loadPrefectBlock(ref.slice(PREFECT_BLOCK_PREFIX.length), env);
+  }
+  const paths = blockPaths(ref, cwd);
   for (const path of paths) {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new UsageError(`--block ${name}: cannot read ${path}: ${(error as Error).message}`);
+      throw new UsageError(`--block ${ref}: cannot read ${path}: ${(error as Error).message}`);
     }
-    return parseBlock(name, text, path);
+    return parseBlockDocument(ref, text, path);
   }
-  throw new UsageError(`--block ${name}: no block of that name (looked for ${paths.join(' and ')})`);
+  throw new UsageError(`--block ${ref}: no block of that name (looked for ${paths.join(' and ')})`);
 }
 
+/** The names of the block files in the working directory's blocks/ and the package's. */
+export async function listBlockNames(cwd = process.cwd()): Promise<string[]> {
+  const names = new Set<string>();
+  for (const dir of [join(cwd, 'blocks'), PACKAGE_BLOCKS]) {
+    let entries: string[];
+    try {
+      entries = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    for (const entry of entries) {
+      const name = entry.replace(/\.json$/, '');
+      if (entry.endsWith('.json') && BLOCK_NAME.test(name)) names.add(name);
+    }
+  }
+  return [...names].sort();
+}
+
+/** A block file's text, validated and flattened. */
 export function parseBlock(name: string, text: string, where: string): ConfigBlock {
+  return flattenBlock(parseBlockDocument(name, text, where));
+}
+
+export function parseBlockDocument(name: string, text: string, where: string): BlockDocument {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     throw new UsageError(`--block ${name}: ${where} is not valid JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new UsageError(`--block ${name}: ${where} must hold a JSON object`);
-  }
-  const block: ConfigBlock = {};
-  for (const [key, setting] of Object.entries(value)) {
-    if (key === 'description' || key === '$schema') continue;
-    if (SECRET_LIKE.test(key)) {
-      throw new UsageError(
-        `--block ${name}: "${key}" looks like a secret; blocks never hold secrets (Google credentials come from Application Default Credentials)`,
-      );
+  return validateBlock(name, value, where);
+}
+
+/** Checks a whole block (as parsed from JSON) against BLOCK_SECTIONS; messages are one line. */
+export function validateBlock(name: string, value: unknown, where: string): BlockDocument {
+  const fail = (message: string): never => {
+    throw new UsageError(`--block ${name}: ${where}: ${message}`);
+  };
+  if (!isObject(value)) return fail('must hold a JSON object');
+  const block: BlockDocument = {};
+  for (const [key, section] of Object.entries(value)) {
+    if (key === '$schema') continue;
+    if (key === 'description') {
+      if (typeof section !== 'string') fail('"description" must be a string');
+      block.description = section as string;
+      continue;
     }
-    if (!(BLOCK_SETTINGS as readonly string[]).includes(key)) {
-      throw new UsageError(`--block ${name}: unknown setting "${key}" (known: ${BLOCK_SETTINGS.join(', ')})`);
+    refuseSecretLike(key, fail);
+    if (!(SECTION_NAMES as string[]).includes(key)) {
+      const flat = (BLOCK_SETTINGS as readonly string[]).includes(key)
+        ? `; blocks hold sections now, e.g. {"lake": {"uri": "..."}, "source": {"url": "..."}}`
+        : '';
+      fail(`unknown section "${key}" (known: ${SECTION_NAMES.join(', ')})${flat}`);
     }
-    if (typeof setting !== 'string' && typeof setting !== 'number') {
-      throw new UsageError(`--block ${name}: "${key}" must be a string or a number`);
-    }
-    block[key as keyof ConfigBlock] = String(setting);
+    const sectionName = key as SectionName;
+    Object.assign(block, { [sectionName]: validateSection(sectionName, section, fail) });
   }
   return block;
+}
+
+/** One section's data (from a file, or a Prefect block document), checked and with defaults. */
+export function validateSection(
+  section: SectionName,
+  value: unknown,
+  fail: (message: string) => never,
+): Record<string, string | number> {
+  const spec = BLOCK_SECTIONS[section];
+  if (!isObject(value)) {
+    const hint = typeof value === 'string' ? `, e.g. {"${section}": {"${firstField(spec)}": "..."}}` : '';
+    return fail(`"${section}" must be an object (a section)${hint}`);
+  }
+  const out: Record<string, string | number> = {};
+  for (const [key, field] of Object.entries(value)) {
+    refuseSecretLike(`${section}.${key}`, fail);
+    const fieldSpec = spec.fields[key];
+    if (fieldSpec === undefined) {
+      fail(`unknown setting "${section}.${key}" (known: ${Object.keys(spec.fields).join(', ')})`);
+    } else {
+      out[key] = checkField(`${section}.${key}`, fieldSpec, field, fail);
+    }
+  }
+  for (const [key, fieldSpec] of Object.entries(spec.fields)) {
+    if (out[key] !== undefined) continue;
+    if (fieldSpec.required) fail(`"${section}.${key}" is required in the ${section} section`);
+    // Only the container's defaults are filled in: the others are config.ts's to apply, where a
+    // flag or an environment variable can still win over them.
+    if (section === 'container' && fieldSpec.default !== undefined) out[key] = fieldSpec.default;
+  }
+  return out;
+}
+
+function checkField(
+  path: string,
+  spec: FieldSpec,
+  value: unknown,
+  fail: (message: string) => never,
+): string | number {
+  if (spec.type === 'integer') {
+    if (typeof value !== 'number' || !Number.isInteger(value))
+      return fail(`"${path}" must be a whole number`);
+    if (spec.minimum !== undefined && value < spec.minimum)
+      fail(`"${path}" must be at least ${spec.minimum}`);
+    if (spec.maximum !== undefined && value > spec.maximum) fail(`"${path}" must be at most ${spec.maximum}`);
+    return value;
+  }
+  if (typeof value !== 'string' || value.trim() === '') return fail(`"${path}" must be a non-empty string`);
+  if (spec.enum !== undefined && !spec.enum.includes(value)) {
+    fail(`"${path}" ${JSON.stringify(value)} is not one of ${spec.enum.join(', ')}`);
+  }
+  if (spec.pattern !== undefined && !new RegExp(spec.pattern).test(value)) {
+    fail(
+      `"${path}" ${JSON.stringify(value)} is not ${spec.pattern === HTTP_URL ? 'an http(s) URL' : 'valid'}`,
+    );
+  }
+  return value;
+}
+
+function refuseSecretLike(key: string, fail: (message: string) => never): void {
+  if (SECRET_LIKE.test(key)) {
+    fail(
+      `"${key}" looks like a secret; blocks never hold secrets (Google credentials come from Application Default Credentials)`,
+    );
+  }
+}
+
+/** The block's settings by the flags' names, as resolveConfig takes them. */
+export function flattenBlock(block: BlockDocument): ConfigBlock {
+  const flat: ConfigBlock = {};
+  for (const section of SECTION_NAMES) {
+    const data = block[section] as Record<string, string | number> | undefined;
+    if (data === undefined) continue;
+    for (const [key, spec] of Object.entries(BLOCK_SECTIONS[section].fields)) {
+      const value = data[key];
+      if (spec.setting !== undefined && value !== undefined) flat[spec.setting] = String(value);
+    }
+  }
+  return flat;
+}
+
+/**
+ * A section's JSON schema, in the shape Prefect keeps block schemas in (title, properties,
+ * required, plus Prefect's own block_type_slug, secret_fields and block_schema_references).
+ */
+export function sectionJsonSchema(section: SectionName, blockTypeSlug: string): Record<string, unknown> {
+  const spec = BLOCK_SECTIONS[section];
+  const properties: Record<string, Record<string, unknown>> = {};
+  for (const [key, field] of Object.entries(spec.fields)) {
+    const property: Record<string, unknown> = {
+      title: titleOf(key),
+      description: field.description,
+      type: field.type,
+    };
+    if (field.enum !== undefined) property.enum = [...field.enum];
+    if (field.pattern !== undefined) property.pattern = field.pattern;
+    if (field.minimum !== undefined) property.minimum = field.minimum;
+    if (field.maximum !== undefined) property.maximum = field.maximum;
+    if (field.default !== undefined) property.default = field.default;
+    properties[key] = property;
+  }
+  return {
+    title: spec.title.replace(/\s+/g, ''),
+    description: spec.description,
+    type: 'object',
+    properties,
+    required: Object.entries(spec.fields)
+      .filter(([, field]) => field.required)
+      .map(([key]) => key),
+    additionalProperties: false,
+    block_type_slug: blockTypeSlug,
+    secret_fields: [],
+    block_schema_references: {},
+  };
+}
+
+function titleOf(key: string): string {
+  const words = key.replace(/([A-Z])/g, ' $1');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function firstField(spec: SectionSpec): string {
+  return Object.keys(spec.fields)[0] ?? 'uri';
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

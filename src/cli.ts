@@ -13,7 +13,12 @@ import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { TOOL } from './tool.ts';
 import { runCommand } from './commands/run.ts';
-import { metricsTargetsOf, publishRunMetrics, type MetricsFlags } from './metrics/publish-metrics.ts';
+import {
+  metricsTargetsOf,
+  publishRunMetrics,
+  type MetricsFlags,
+  type MetricsTargets,
+} from './metrics/publish-metrics.ts';
 import { planCommand } from './commands/plan.ts';
 import { statusCommand } from './commands/status.ts';
 import { reportCommand } from './commands/report.ts';
@@ -22,6 +27,12 @@ import { formatDemo } from './demo/demo-output.ts';
 import { formatPlan, formatReport, formatStatus } from './cli-output.ts';
 import { RunDisplay, outputModeFor } from './terminal/run-display.ts';
 import type { DropDateSelection } from './dates/drop-dates.ts';
+import { taskShareFromEnv } from './dates/shard.ts';
+import { runAsFlowRun } from './prefect/flow-run.ts';
+import { PrefectClient } from './prefect/prefect-client.ts';
+import { formatAppliedBlocks, formatDeployResult } from './prefect/prefect-output.ts';
+import { blocksApplyCommand } from './commands/blocks-apply.ts';
+import { deployPrefectCommand } from './commands/deploy-prefect.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
 const CLOCK_ENV = 'MTA_INGEST_NOW';
@@ -38,7 +49,7 @@ function withConfigOptions(command: Command): Command {
   return command
     .option(
       '--block <name>',
-      'take settings from blocks/<name>.json, below flags and env (env MTA_INGEST_BLOCK)',
+      'take settings from blocks/<name>.json, or prefect:<name> from the Prefect server, below flags and env (env MTA_INGEST_BLOCK)',
     )
     .option('--source-url <url>', 'base URL of the turnstile files (env MTA_INGEST_SOURCE_URL)')
     .option(
@@ -87,7 +98,11 @@ function selectionOf(flags: CommonFlags): DropDateSelection {
 /** Flags, then environment, then the named block, then defaults. */
 async function configOf(flags: CommonFlags, env: NodeJS.ProcessEnv): Promise<Config> {
   const blockName = flags.block ?? (env[BLOCK_ENV] || undefined);
-  return resolveConfig(flags, env, blockName === undefined ? {} : await loadBlock(blockName));
+  return resolveConfig(
+    flags,
+    env,
+    blockName === undefined ? {} : await loadBlock(blockName, process.cwd(), env),
+  );
 }
 
 function clock(env: NodeJS.ProcessEnv): Date {
@@ -141,27 +156,45 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     )
     .option('--metrics-job <name>', "the metrics' job label / Pushgateway job", 'mta_ingest')
     .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean }) => {
-      const metrics = metricsTargetsOf(flags, env);
       const controller = new AbortController();
       const stop = (): void => controller.abort(new Error('interrupted'));
       const display = new RunDisplay(process.stdout, outputModeFor(process.stdout, flags));
+      const log = createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
+      let metrics: MetricsTargets | undefined;
       process.once('SIGINT', stop).once('SIGTERM', stop);
-      const summary = await runCommand({
-        selection: selectionOf(flags),
-        force: flags.force === true,
-        strict: flags.strict === true,
-        config: await configOf(flags, env),
-        now: clock(env),
-        log: createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info')),
-        signal: controller.signal,
-        onWeek: (week) => display.week(week),
-        onProgress: (event) => display.progress(event),
-      });
-      display.finish(summary);
-      process.off('SIGINT', stop).off('SIGTERM', stop);
-      exitCode = summary.exitCode;
-      // A metrics failure is one line on stderr; the exit code stays the data's (publish-metrics.ts).
-      for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
+      try {
+        // Inside a Prefect flow run (PREFECT__FLOW_RUN_ID), its parameters select the weeks and
+        // it is told how the run went; a reporting failure is one line on stderr (flow-run.ts).
+        const summary = await runAsFlowRun(
+          env,
+          { selection: selectionOf(flags), force: flags.force === true },
+          async (choice) => {
+            metrics = metricsTargetsOf(flags, env);
+            return runCommand({
+              selection: choice.selection,
+              // A Cloud Run or Kubernetes fan-out task takes its share of the dates (shard.ts).
+              share: taskShareFromEnv(env),
+              force: choice.force,
+              strict: flags.strict === true,
+              config: await configOf(flags, env),
+              now: clock(env),
+              log,
+              signal: controller.signal,
+              onWeek: (week) => display.week(week),
+              onProgress: (event) => display.progress(event),
+            });
+          },
+          { problem: (line) => err(`prefect: ${line}`), log, interrupted: () => controller.signal.aborted },
+        );
+        display.finish(summary);
+        exitCode = summary.exitCode;
+        // A metrics failure is one line on stderr; the exit code stays the data's (publish-metrics.ts).
+        if (metrics !== undefined) {
+          for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
+        }
+      } finally {
+        process.off('SIGINT', stop).off('SIGTERM', stop);
+      }
     });
 
   withSelectionOptions(withConfigOptions(program.command('plan')))
@@ -171,6 +204,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .action(async (flags: CommonFlags) => {
       const weeks = await planCommand({
         selection: selectionOf(flags),
+        share: taskShareFromEnv(env),
         force: flags.force === true,
         config: await configOf(flags, env),
         now: clock(env),
@@ -211,6 +245,53 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .action(async (flags: CommonFlags) => {
       const weeks = await statusCommand({ config: await configOf(flags, env) });
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
+    });
+
+  const prefectApiOption = (): Option =>
+    new Option(
+      '--prefect-api-url <url>',
+      'the Prefect API, e.g. http://127.0.0.1:4200/api (env PREFECT_API_URL)',
+    );
+
+  program
+    .command('blocks')
+    .description('configuration blocks in a Prefect server')
+    .command('apply')
+    .description(
+      "create or update blocks (blocks/<name>.json) in Prefect as documents of the project's block types",
+    )
+    .option('--block <names...>', 'the blocks to apply (default: every blocks/<name>.json)')
+    .addOption(prefectApiOption())
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { block?: string[]; prefectApiUrl?: string; json?: boolean }) => {
+      const applied = await blocksApplyCommand({
+        names: flags.block ?? [],
+        client: PrefectClient.fromEnv(env, flags.prefectApiUrl),
+      });
+      out(flags.json ? JSON.stringify(applied, null, 2) : formatAppliedBlocks(applied));
+    });
+
+  program
+    .command('deploy')
+    .description('register the worker with a scheduler')
+    .command('prefect')
+    .description(
+      'register the flow, a docker work pool and the weekly and backfill deployments in Prefect (idempotent)',
+    )
+    .requiredOption(
+      '--block <name>',
+      'the block, applied to Prefect, that the runs read their settings and container image from',
+    )
+    .option('--work-pool <name>', 'the docker work pool (default from deployments/prefect/work-pool.json)')
+    .addOption(prefectApiOption())
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { block: string; workPool?: string; prefectApiUrl?: string; json?: boolean }) => {
+      const result = await deployPrefectCommand({
+        block: flags.block,
+        workPool: flags.workPool,
+        client: PrefectClient.fromEnv(env, flags.prefectApiUrl),
+      });
+      out(flags.json ? JSON.stringify(result, null, 2) : formatDeployResult(result));
     });
 
   try {

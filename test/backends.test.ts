@@ -466,7 +466,7 @@ describe('the command line', () => {
     await mkdir(join(dir, 'blocks'));
     await writeFile(
       join(dir, 'blocks', 'gcs.json'),
-      JSON.stringify({ lake: gcsLake(), warehouse: duckdbFile() }),
+      JSON.stringify({ lake: { uri: gcsLake() }, warehouse: { uri: duckdbFile() } }),
     );
     const fromBlock = await runCli(['run', '--date', WEEK, '--block', 'gcs'], { cwd: dir, env: cliEnv() });
     expect(fromBlock.code, fromBlock.stderr).toBe(0);

@@ -16,6 +16,7 @@ import { createLogger } from '../src/log.ts';
 import { runCommand } from '../src/commands/run.ts';
 import { planCommand } from '../src/commands/plan.ts';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
+import { runCli } from './support/cli.ts';
 
 /** A fixed clock well after every year used here. */
 const NOW = new Date('2024-03-06T17:00:00Z');
@@ -330,5 +331,38 @@ describe('run and plan with a share', () => {
     }
     const unshared = await planCommand({ selection, force: false, config: config(), now: runNow });
     expect(unshared.map((week) => week.dropDate)).toEqual(all);
+  });
+});
+
+describe('the command line takes its share from the environment', () => {
+  const env = (extra: Record<string, string>) => ({ MTA_INGEST_NOW: NOW.toISOString(), ...extra });
+
+  it('plan as Cloud Run task 1 of 3 and as Kubernetes index 2 of 3 lists exactly those shares', async () => {
+    const all = resolveDropDates({ year: '2022' }, NOW);
+    const cloudRun = await runCli(['plan', '--year', '2022', '--json'], {
+      env: env({ CLOUD_RUN_TASK_INDEX: '1', CLOUD_RUN_TASK_COUNT: '3' }),
+    });
+    expect(cloudRun.code, cloudRun.stderr).toBe(0);
+    const cloudRunDates = (JSON.parse(cloudRun.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+    expect(cloudRunDates).toEqual(shareOf(all, { index: 1, count: 3 }));
+
+    const kubernetes = await runCli(['plan', '--year', '2022', '--json'], {
+      env: env({ JOB_COMPLETION_INDEX: '2', MTA_INGEST_TASK_COUNT: '3' }),
+    });
+    expect(kubernetes.code, kubernetes.stderr).toBe(0);
+    const kubernetesDates = (JSON.parse(kubernetes.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+    expect(kubernetesDates).toEqual(shareOf(all, { index: 2, count: 3 }));
+    expect(new Set([...cloudRunDates, ...kubernetesDates]).size).toBe(
+      cloudRunDates.length + kubernetesDates.length,
+    );
+  });
+
+  it('run refuses an index without a count with exit 2 and one line, before any request', async () => {
+    const result = await runCli(['run', '--date', '2022-06-04', '--source-url', 'http://127.0.0.1:9/'], {
+      env: env({ JOB_COMPLETION_INDEX: '0' }),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^mta-ingest: .*MTA_INGEST_TASK_COUNT/);
   });
 });

@@ -1,0 +1,67 @@
+/**
+ * What a flow run tells Prefect about its weeks: a markdown table for the run's artifact, and a
+ * one-line message for its final state (what Prefect's UI shows next to Completed or Failed).
+ * Pure functions of the run's summary.
+ */
+import type { RunSummary } from '../commands/run.ts';
+import type { WeekReport } from '../pipeline/ingest-week.ts';
+
+const count = new Intl.NumberFormat('en-US');
+/** Prefect shows a state's message on one line; a backfill of failed weeks is cut here. */
+const MESSAGE_LIMIT = 1000;
+
+export function weekSummaryMarkdown(summary: RunSummary): string {
+  const lines = [
+    `### mta-ingest run ${summary.runId}`,
+    '',
+    `${outcomeCounts(summary.weeks)}; exit code ${summary.exitCode}.`,
+    '',
+    '| drop date | outcome | rows | rejects | source | seconds | note |',
+    '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const week of summary.weeks) {
+    const note = [week.detail, week.advice ? `→ ${week.advice}` : undefined].filter(Boolean).join(' ');
+    lines.push(
+      `| ${[
+        week.dropDate,
+        week.outcome,
+        week.rows === undefined ? '-' : count.format(week.rows),
+        week.rejects === undefined ? '-' : count.format(week.rejects),
+        `${(week.bytes / 1e6).toFixed(1)} MB`,
+        week.seconds.toFixed(1),
+        note,
+      ]
+        .map(cell)
+        .join(' | ')} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Completed: `1 week: 1 loaded (253,237 rows)`. Failed: the weeks that did not load, and why. */
+export function stateMessage(summary: RunSummary, interrupted: boolean): string {
+  const counts = outcomeCounts(summary.weeks);
+  if (summary.exitCode === 0) return counts;
+  const notLoaded = summary.weeks.filter((w) => w.outcome === 'failed' || w.outcome === 'not-published');
+  const reasons = notLoaded.map((w) => `${w.dropDate} ${w.outcome}${w.detail ? `: ${w.detail}` : ''}`);
+  const head = interrupted ? `interrupted after ${counts}` : counts;
+  return oneLine([head, ...reasons].join('; '));
+}
+
+function outcomeCounts(weeks: readonly WeekReport[]): string {
+  const byOutcome = new Map<string, number>();
+  for (const week of weeks) byOutcome.set(week.outcome, (byOutcome.get(week.outcome) ?? 0) + 1);
+  const rows = weeks.filter((w) => w.outcome === 'loaded').reduce((sum, w) => sum + (w.rows ?? 0), 0);
+  const parts = [...byOutcome].map(([outcome, n]) => `${n} ${outcome}`);
+  const loaded = rows > 0 ? ` (${count.format(rows)} rows loaded)` : '';
+  return `${weeks.length} week${weeks.length === 1 ? '' : 's'}${parts.length ? `: ${parts.join(', ')}` : ''}${loaded}`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length <= MESSAGE_LIMIT ? line : `${line.slice(0, MESSAGE_LIMIT - 1)}…`;
+}
