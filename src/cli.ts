@@ -138,7 +138,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .version(TOOL.version)
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      // Commander's own refusals (unknown option, missing value, bad choice, stray argument)
+      // as one `mta-ingest:` line like every other refusal: values are echoed raw there.
+      outputError: (text, write) => write(`mta-ingest: ${oneLine(text.replace(/^error: /, ''))}\n`),
+    });
 
   withSelectionOptions(withConfigOptions(program.command('run')))
     .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')

@@ -73,6 +73,14 @@ export function resolveConfig(
         : block[name] !== undefined
           ? `the block's ${name}`
           : flag;
+  // A control character (NUL, a newline...) in any setting is a typo or an attack, never a path
+  // or a URL: URL parsing would silently drop a newline, and a NUL fails deep in the file system.
+  for (const name of Object.keys(ENV) as (keyof typeof ENV)[]) {
+    const value = pick(name);
+    if (value !== undefined && CONTROL_CHARACTER.test(value)) {
+      throw new UsageError(`${named(name, SETTING_FLAGS[name])} holds a control character`);
+    }
+  }
   const givenUrl = pick('sourceUrl') ?? DEFAULT_SOURCE_URL;
   const sourceUrl = givenUrl.replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+/i.test(sourceUrl) || !URL.canParse(sourceUrl)) {
@@ -100,6 +108,22 @@ export function resolveConfig(
     },
   };
 }
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** How each setting is named when it came from no flag, variable or block of its own. */
+const SETTING_FLAGS: Record<keyof typeof ENV, string> = {
+  sourceUrl: '--source-url',
+  lake: '--lake',
+  warehouse: '--warehouse',
+  workDir: '--work-dir',
+  fetchTimeoutMs: '--fetch-timeout-ms',
+  fetchAttempts: '--fetch-attempts',
+  fetchBackoffMs: '--fetch-backoff-ms',
+  gcsEmulator: ENV.gcsEmulator,
+  bigqueryEmulator: ENV.bigqueryEmulator,
+};
 
 function emulatorUrl(name: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;

@@ -41,8 +41,21 @@ export class LakeError extends MtaIngestError {}
 /** The warehouse refused or failed a load. */
 export class WarehouseError extends MtaIngestError {}
 
-/** The message of anything thrown, on one line. */
+/**
+ * The message of anything thrown, on one printable line. Messages quote what the user gave
+ * (flag values, paths, URLs), so a value must not be able to break the line or drive the
+ * terminal: line breaks of every kind (with the space around them) become one space, tabs a
+ * space, and any other control character (NUL, ESC of a terminal escape sequence, C1 codes)
+ * is shown escaped, `\u001b`.
+ */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return (
+    text
+      .replace(/\s*[\r\n\u0085\u2028\u2029]\s*/g, ' ')
+      .replace(/\t/g, ' ')
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .trim()
+  );
 }

@@ -229,3 +229,21 @@ describe('resolveConfig numeric settings', () => {
     expect(resolveConfig({ fetchBackoffMs: '0' }, {}).fetch.backoffMs).toBe(0);
   });
 });
+
+describe('resolveConfig control characters', () => {
+  const values = ['a\u0000b', 'http://host/turn\nstile', 'x\ry', 'esc\u001b[31m', 'line\u2028sep'];
+  it.each(SETTINGS.map((s) => [s.name] as const))(
+    'refuses one in %s, from a flag, a variable or a block',
+    (name) => {
+      for (const value of values) {
+        expectUsageError({ [name]: value }, {}, 'holds a control character');
+        expect(() => resolveConfig({}, { [ENV[name]]: value })).toThrow(
+          `${ENV[name]} holds a control character`,
+        );
+        expect(() => resolveConfig({}, {}, { [name]: value })).toThrow(
+          `the block's ${name} holds a control character`,
+        );
+      }
+    },
+  );
+});

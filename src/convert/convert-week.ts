@@ -92,6 +92,8 @@ async function convertModern(request: ConvertRequest): Promise<ConvertResult> {
   const db = request.db;
   try {
     const cut = cutLastLine(request.unterminatedLastLine);
+    /** A line number from the spool (0: no cut line), so a plain integer in the SQL below. */
+    const cutLine = Math.trunc(cut?.lineNumber ?? 0);
     weekRejects = await createWeekRejects(db, id);
     if (cut) {
       await db.run(`INSERT INTO ${weekRejects} VALUES ($1, $2, $3)`, [cut.lineNumber, cut.reason, cut.text]);
@@ -106,8 +108,8 @@ async function convertModern(request: ConvertRequest): Promise<ConvertResult> {
       division: `NULLIF(trim(DIVISION), '')`,
       reading_at: `"DATE" + "TIME"`,
       description: `NULLIF(trim("DESC"), '')`,
-      entries: 'ENTRIES',
-      exits: 'EXITS',
+      entries: inInt64('ENTRIES'),
+      exits: inInt64('EXITS'),
       source_file: sqlString(request.sourceFile),
       source_line: 'source_line',
     });
@@ -117,9 +119,12 @@ async function convertModern(request: ConvertRequest): Promise<ConvertResult> {
         header = false, skip = 1, delim = ',', quote = '', escape = '', auto_detect = false,
         dateformat = '%m/%d/%Y', buffer_size = ${CSV_BUFFER_BYTES},
         store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(`${rejectsTable}_scan`)})
-      WHERE source_line <> ${cut?.lineNumber ?? 0}
+      WHERE source_line <> ${cutLine}
     ) TO ${sqlString(stagedPath)} ${READINGS_PARQUET}`);
-    await db.run(`INSERT INTO ${weekRejects} ${csvRejectsQuery(rejectsTable)}`);
+    // The cut line is already a reject: the reader's own error for it (it may not type either)
+    // would count the line twice.
+    await db.run(`INSERT INTO ${weekRejects}
+      SELECT * FROM (${csvRejectsQuery(rejectsTable)}) WHERE source_line <> ${cutLine}`);
     await separateMissingRequired(db, stagedPath, parquetPath, weekRejects);
     const result = await finishWeek(db, request, weekRejects, parquetPath, rejectsPath);
     // Modern lines name their station themselves: none is looked up, none can be unmatched.
@@ -162,6 +167,19 @@ const CAST_REASON = `CASE WHEN error_type = 'CAST' THEN format('{} is not a vali
     regexp_extract(error_message, 'string "(.*)" to', 1))
   ELSE lower(error_type) || ': ' || error_message END`;
 
+/** The largest counter the warehouse holds (BIGINT / INT64). */
+const INT64_MAX = 9223372036854775807n;
+const COUNTERS = new Set(['entries', 'exits']);
+
+/**
+ * A counter as read (UBIGINT: not negative), or NULL above INT64_MAX. Casting such a value to
+ * BIGINT would fail the whole week's COPY for one bad line; as NULL, the line becomes a reject
+ * with the other rows missing a required value, below.
+ */
+function inInt64(column: 'ENTRIES' | 'EXITS'): string {
+  return `CASE WHEN ${column} <= ${INT64_MAX} THEN ${column} END`;
+}
+
 /**
  * A row with an empty C/A, UNIT, SCP, DATE, TIME, ENTRIES or EXITS types fine but cannot be
  * loaded (the columns are NOT NULL). Such rows are rare, so the check reads the staged
@@ -181,7 +199,12 @@ async function separateMissingRequired(
     await rename(stagedPath, parquetPath);
     return;
   }
-  const missingList = required.map((name) => `CASE WHEN ${name} IS NULL THEN '${name}' END`).join(', ');
+  const missingList = required
+    .map(
+      (name) =>
+        `CASE WHEN ${name} IS NULL THEN ${sqlString(COUNTERS.has(name) ? `${name} (empty or above ${INT64_MAX})` : name)} END`,
+    )
+    .join(', ');
   await db.run(`INSERT INTO ${weekRejects}
     SELECT source_line, 'missing required value: ' || concat_ws(', ', ${missingList}), NULL
     FROM ${staged} WHERE ${anyMissing}`);

@@ -6,6 +6,9 @@
  * Nothing is rewritten except the `Location` (and `X-Goog-Upload-URL`) response header when it points
  * at the target: fake-gcs-server builds resumable-upload session URLs from its own address, and a
  * client that followed them would bypass the proxy for the rest of the upload.
+ *
+ * With `resumableStatus`, the proxy also answers, itself, the status query a client sends to a
+ * resumable session after a fault (see FaultProxyOptions): fake-gcs-server gets that one wrong.
  */
 import {
   createServer,
@@ -44,6 +47,19 @@ export interface ProxyRequestRecord extends ProxiedRequest {
   status: number;
   /** The fault applied to this request, if any. */
   fault?: ProxyFault['kind'];
+  /** Answered by the proxy as GCS would, not forwarded (`resumableStatus`). */
+  statusQuery?: true;
+}
+
+export interface FaultProxyOptions {
+  /**
+   * Answer a resumable upload's status query (a PUT with no body whose Content-Range names
+   * only the total, no bytes) the way GCS does, 308 with the `Range` the server last acknowledged (none: nothing kept),
+   * for sessions into which a fault was injected. fake-gcs-server takes that query for the end
+   * of the upload and commits what it has, so a client that resumes correctly after a fault
+   * (query, then send the rest) would fail against it; everything else still goes to it.
+   */
+  resumableStatus?: boolean;
 }
 
 export interface FaultProxy {
@@ -63,7 +79,10 @@ export interface FaultProxy {
 /** Response headers that carry an absolute URL the client will use for later requests. */
 const URL_HEADERS = ['location', 'x-goog-upload-url'];
 
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+/** A status query's Content-Range: no bytes, only the total (known or not). */
+const STATUS_QUERY_RANGE = /^bytes \*\/(\d+|\*)$/;
+
+export async function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const targetBase = target.replace(/\/+$/, '');
   // Validate early: a bad target is a test bug.
   const targetUrl = new URL(targetBase);
@@ -73,6 +92,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstreams = new Set<ClientRequest>();
   let current: ProxyFault | undefined;
   let proxyBase = '';
+  /** Resumable sessions (upload_id) a fault was injected into, with the Range last acknowledged. */
+  const faulted = new Map<string, string | undefined>();
 
   /** The fault for this request, if it matches; counts the fault down. */
   function takeFault(req: ProxiedRequest): ProxyFault | undefined {
@@ -145,6 +166,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
     upstream.on('response', (upRes) => {
       if (reset) return void upRes.destroy();
+      const session = uploadIdOf(req.url);
+      if (session !== undefined && faulted.has(session) && upRes.statusCode === 308) {
+        faulted.set(session, typeof upRes.headers.range === 'string' ? upRes.headers.range : undefined);
+      }
       if (resetAfter !== undefined) {
         // The body ended before resetAfter bytes: the server got it all; lose its answer.
         upRes.destroy();
@@ -209,12 +234,35 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     req.on('error', () => upstream.destroy());
   }
 
+  /** GCS's answer to a status query: 308, with the Range the server acknowledged, if any. */
+  function answerStatusQuery(req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord): void {
+    const range = faulted.get(uploadIdOf(req.url) ?? '');
+    record.status = 308;
+    record.statusQuery = true;
+    req.resume();
+    res.writeHead(308, { 'content-length': 0, ...(range === undefined ? {} : { range }) });
+    res.end();
+  }
+
   const server = createServer((req, res) => {
     const info: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     const record: ProxyRequestRecord = { ...info, status: 0 };
     requests.push(record);
+    const session = uploadIdOf(info.url);
+    const contentRange = req.headers['content-range'] ?? '';
+    if (
+      options.resumableStatus &&
+      session !== undefined &&
+      faulted.has(session) &&
+      req.method === 'PUT' &&
+      STATUS_QUERY_RANGE.test(contentRange) &&
+      Number(req.headers['content-length'] ?? 0) === 0
+    ) {
+      return answerStatusQuery(req, res, record);
+    }
     const f = takeFault(info);
     if (f) record.fault = f.kind;
+    if (f && session !== undefined && !faulted.has(session)) faulted.set(session, undefined);
     if (f?.kind === 'status') return answerStatus(req, res, record, f.status);
     forward(req, res, record, f?.kind === 'reset' ? (f.afterBytes ?? 0) : undefined);
   });
@@ -245,4 +293,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return closing;
     },
   };
+}
+
+/** The resumable session a request belongs to (its `upload_id`), if any. */
+function uploadIdOf(url: string | undefined): string | undefined {
+  return new URL(url ?? '/', 'http://proxy').searchParams.get('upload_id') ?? undefined;
 }

@@ -34,6 +34,12 @@ export function parseGcsUri(uri: string): { bucket: string; prefix: string } {
   if (prefix.split('/').some((part) => part === '.' || part === '..')) {
     throw new UsageError(`--lake ${uri}: the prefix may not contain '.' or '..' segments`);
   }
+  // GCS refuses CR and LF in object names and warns against other control characters; a NUL
+  // or an escape sequence in a prefix is a mistake, never a place.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(prefix)) {
+    throw new UsageError(`--lake ${JSON.stringify(uri)}: the prefix may not contain control characters`);
+  }
   return { bucket: match[1], prefix: prefix === '' ? '' : `${prefix}/` };
 }
 

@@ -7,8 +7,9 @@
  * A week is loaded by one load job from its Parquet object in the lake into the partition
  * `turnstile_readings$YYYYMMDD` with WRITE_TRUNCATE, so it replaces exactly that week. The job
  * id is derived from the drop date and the source's sha256: a retry or a rerun that finds the
- * job already there (409) waits for that job instead of loading twice. After DONE, the job's
- * output row count must equal the manifest's.
+ * job already there (409) waits for that job instead of loading twice; one that finds it failed
+ * (a run whose load failed, rerun) starts the next attempt, `<id>_retry2` and so on, since a
+ * job id is never reusable. After DONE, the job's output row count must equal the manifest's.
  *
  * Which source version a week holds is read back from the job its manifest records (the full
  * sha256 is in the job id). Credentials come from Application Default Credentials only.
@@ -61,6 +62,13 @@ export interface BigQueryWarehouseOptions {
 
 const JOB_PREFIX = 'mta_ingest_load';
 
+/**
+ * Load jobs tried for one week and source before giving up. A job id can never be reused, not
+ * even after the job failed, so the n-th attempt has its own id (`loadJobAttemptId`); the ids
+ * stay deterministic, so two runs retrying at once still find each other's job (409).
+ */
+const MAX_LOAD_JOBS = 10;
+
 /** Targets whose dataset and table were checked in this process, with the dataset's location. */
 const PREPARED = new Map<string, Promise<string>>();
 
@@ -75,6 +83,11 @@ export function jobIdFor(
 ): string {
   const base = `${weekJobPrefix(datasetId, load.dropDate)}${load.sourceSha256}`;
   return load.force ? `${base}_${load.runId.replace(/[^A-Za-z0-9_-]/g, '_')}` : base;
+}
+
+/** The id of the n-th load job for one week and source: the base id, then `<base>_retry<n>`. */
+function loadJobAttemptId(base: string, attempt: number): string {
+  return attempt === 1 ? base : `${base}_retry${attempt}`;
 }
 
 /** What every load job id of one dataset's week starts with (a job id has at most 1,024 characters). */
@@ -182,7 +195,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
-    const jobId = jobIdFor(this.target.datasetId, load);
+    const base = jobIdFor(this.target.datasetId, load);
     const partition = load.dropDate.replaceAll('-', '');
     const configuration = {
       load: {
@@ -201,26 +214,50 @@ export class BigQueryWarehouse implements Warehouse {
       },
       labels: { tool: 'mta-ingest', drop_date: load.dropDate },
     };
-    let job: Job;
+    for (let attempt = 1; attempt <= MAX_LOAD_JOBS; attempt += 1) {
+      const jobId = loadJobAttemptId(base, attempt);
+      const { job, ours } = await this.startJob(jobId, configuration);
+      const metadata = await this.waitFor(job, jobId);
+      const failure = metadata.status?.errorResult;
+      // An earlier run's job that failed keeps its id for good: start the next attempt.
+      if (failure && !ours) continue;
+      if (failure) {
+        throw new WarehouseError(
+          `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
+        );
+      }
+      const loaded = this.loadedWeekOf(load.dropDate, jobId, metadata);
+      if (loaded.rows !== load.rows) {
+        throw new WarehouseError(
+          `BigQuery load job ${jobId} loaded ${loaded.rows} rows into ${TABLE_NAME}$${partition}, but the manifest has ${load.rows}`,
+        );
+      }
+      return loaded;
+    }
+    throw new WarehouseError(
+      `BigQuery load jobs ${base} to ${loadJobAttemptId(base, MAX_LOAD_JOBS)} all failed: see them in BigQuery, then rerun with --force`,
+    );
+  }
+
+  /**
+   * Starts the load job `jobId`, or finds it already there (409): an earlier attempt started
+   * it, and it is waited for rather than loaded twice. `ours` tells which.
+   */
+  private async startJob(
+    jobId: string,
+    configuration: JobMetadata['configuration'],
+  ): Promise<{ job: Job; ours: boolean }> {
     try {
-      [job] = await this.client.createJob({ jobId, location: this.location, configuration });
+      const [job] = await this.client.createJob({ jobId, location: this.location, configuration });
+      return { job, ours: true };
     } catch (error) {
       if (statusOf(error) !== 409) {
         throw new WarehouseError(`starting BigQuery load job ${jobId} failed: ${oneLine(error)}`, {
           cause: error,
         });
       }
-      // The job exists: an earlier attempt started it. Wait for that one; never load twice.
-      job = this.client.job(jobId, { location: this.location });
+      return { job: this.client.job(jobId, { location: this.location }), ours: false };
     }
-    const metadata = await this.waitFor(job, jobId);
-    const loaded = this.loadedWeekOf(load.dropDate, jobId, metadata);
-    if (loaded.rows !== load.rows) {
-      throw new WarehouseError(
-        `BigQuery load job ${jobId} loaded ${loaded.rows} rows into ${TABLE_NAME}$${partition}, but the manifest has ${load.rows}`,
-      );
-    }
-    return loaded;
   }
 
   close(): Promise<void> {
@@ -282,7 +319,7 @@ export class BigQueryWarehouse implements Warehouse {
     if (metadata.view?.query !== query) await view.setMetadata({ view: { query, useLegacySql: false } });
   }
 
-  /** Polls the job with backoff until DONE; a job error fails the week with BigQuery's message. */
+  /** Polls the job with backoff until DONE, and returns it (whether it succeeded or failed). */
   private async waitFor(job: Job, jobId: string): Promise<JobMetadata> {
     const deadline = Date.now() + this.jobTimeoutMs;
     for (let delay = this.pollIntervalMs; ; delay = Math.min(delay * 2, 10_000)) {
@@ -292,15 +329,7 @@ export class BigQueryWarehouse implements Warehouse {
       } catch (error) {
         throw new WarehouseError(`reading BigQuery job ${jobId} failed: ${oneLine(error)}`, { cause: error });
       }
-      if (metadata.status?.state === 'DONE') {
-        const failure = metadata.status.errorResult;
-        if (failure) {
-          throw new WarehouseError(
-            `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
-          );
-        }
-        return metadata;
-      }
+      if (metadata.status?.state === 'DONE') return metadata;
       if (Date.now() + delay > deadline)
         throw new WarehouseError(`BigQuery load job ${jobId} did not finish in time`);
       await sleep(delay);
