@@ -189,6 +189,8 @@ describe('rows that cannot be typed', () => {
     mangle(5_000, 10, '-000000985'); // EXITS negative
     mangle(120_000, 6, '13/45/2023'); // DATE impossible
     mangle(200_001, 7, '25:00:00'); // TIME impossible
+    mangle(60_000, 1, ''); // UNIT empty: types, but a required value is missing
+    const emptyUnit = lines[60_000 - 1]!;
     lines[250_000 - 1] = 'A002,R051,02-00-00,59 ST'; // too few fields
     const copy = join(dir, 'mangled.txt');
     await writeFile(copy, lines.join('\n'), 'latin1');
@@ -196,21 +198,24 @@ describe('rows that cannot be typed', () => {
 
     const result = await run('--date', WEEK);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/loaded\s+253,232 rows\s+5 rejects/);
+    expect(result.stdout).toMatch(/loaded\s+253,231 rows\s+6 rejects/);
     const rejects = await query(
       `SELECT source_line, reason, line FROM read_parquet('${rejectsPath()}') ORDER BY source_line`,
     );
-    expect(rejects.map((r) => r.source_line)).toEqual([10n, 5_000n, 120_000n, 200_001n, 250_000n]);
+    expect(rejects.map((r) => r.source_line)).toEqual([10n, 5_000n, 60_000n, 120_000n, 200_001n, 250_000n]);
     expect(rejects.map((r) => r.reason)).toEqual([
       expect.stringMatching(/ENTRIES .*"00000X2040"/),
       expect.stringMatching(/EXITS .*"-000000985"/),
+      'missing required value: unit',
       expect.stringMatching(/DATE .*"13\/45\/2023"/),
       expect.stringMatching(/TIME .*"25:00:00"/),
       'expected 11 fields, found 4',
     ]);
-    expect(rejects[4]!.line).toBe('A002,R051,02-00-00,59 ST');
+    // Every reject keeps its line's text, whichever check refused it.
+    expect(rejects[2]!.line).toBe(emptyUnit);
+    expect(rejects[5]!.line).toBe('A002,R051,02-00-00,59 ST');
     const [count] = await warehouse(
-      'SELECT count(*) AS n FROM turnstile_readings WHERE source_line IN (10, 5000, 120000, 200001, 250000)',
+      'SELECT count(*) AS n FROM turnstile_readings WHERE source_line IN (10, 5000, 60000, 120000, 200001, 250000)',
     );
     expect(count!.n).toBe(0n);
   });

@@ -125,7 +125,7 @@ async function convertModern(request: ConvertRequest): Promise<ConvertResult> {
     // would count the line twice.
     await db.run(`INSERT INTO ${weekRejects}
       SELECT * FROM (${csvRejectsQuery(rejectsTable)}) WHERE source_line <> ${cutLine}`);
-    await separateMissingRequired(db, stagedPath, parquetPath, weekRejects);
+    await separateMissingRequired(db, stagedPath, parquetPath, weekRejects, request.linesPath);
     const result = await finishWeek(db, request, weekRejects, parquetPath, rejectsPath);
     // Modern lines name their station themselves: none is looked up, none can be unmatched.
     return { ...result, unmatchedStations: 0 };
@@ -190,6 +190,7 @@ async function separateMissingRequired(
   stagedPath: string,
   parquetPath: string,
   weekRejects: string,
+  linesPath: string,
 ): Promise<void> {
   const required = COLUMNS.filter((c) => c.mode === 'REQUIRED').map((c) => c.name);
   const anyMissing = required.map((name) => `${name} IS NULL`).join(' OR ');
@@ -205,9 +206,21 @@ async function separateMissingRequired(
         `CASE WHEN ${name} IS NULL THEN ${sqlString(COUNTERS.has(name) ? `${name} (empty or above ${INT64_MAX})` : name)} END`,
     )
     .join(', ');
+  // The reject keeps its source line's text, as every other does: read back from the spool
+  // (whole lines, no quoting or delimiters: the first comma ends our line-number prefix).
+  // (A line holding the delimiter byte, 0x01, is skipped and its reject has no text.)
+  const spooled = `read_csv(${sqlString(linesPath)}, header = false, delim = chr(1), quote = '', escape = '',
+      columns = {'numbered': 'VARCHAR'}, ignore_errors = true)`;
   await db.run(`INSERT INTO ${weekRejects}
-    SELECT source_line, 'missing required value: ' || concat_ws(', ', ${missingList}), NULL
-    FROM ${staged} WHERE ${anyMissing}`);
+    WITH missing AS (
+      SELECT source_line, 'missing required value: ' || concat_ws(', ', ${missingList}) AS reason
+      FROM ${staged} WHERE ${anyMissing}),
+    texts AS (
+      SELECT CAST(split_part(numbered, ',', 1) AS BIGINT) AS source_line,
+             substr(numbered, strpos(numbered, ',') + 1) AS line
+      FROM ${spooled})
+    SELECT m.source_line, m.reason, t.line
+    FROM missing m LEFT JOIN texts t ON t.source_line = m.source_line`);
   await db.run(`COPY (SELECT * FROM ${staged} WHERE NOT (${anyMissing}))
     TO ${sqlString(parquetPath)} ${READINGS_PARQUET}`);
 }
