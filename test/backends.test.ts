@@ -451,6 +451,41 @@ describe('two BigQuery datasets in one project', () => {
   });
 });
 
+describe('a source that changes, then changes back', () => {
+  it('loads the first version again: a job that a later load overwrote is not taken as done', async () => {
+    const bq = BACKENDS[2]!;
+    const real = await realWeekFile();
+    // The second version: the same rows, one counter different (so another sha256).
+    const lines = (await readFile(real, 'latin1')).split('\n');
+    const fields = lines[1]!.split(',');
+    fields[9] = String(Number(fields[9]) + 1).padStart(fields[9]!.length, '0');
+    lines[1] = fields.join(',');
+    const changed = join(dir, 'changed.txt');
+    await writeFile(changed, lines.join('\n'), 'latin1');
+    const loadJobs = () =>
+      [...bigquery.jobs.values()].filter(
+        (job) => job.configuration.load?.destinationTable?.datasetId === dataset(),
+      );
+    try {
+      for (const path of [real, changed, real]) {
+        source.serve({ name: 'turnstile_230603.txt', path });
+        bq.expectLoad();
+        const summary = await run(bq);
+        expect(summary.weeks[0], JSON.stringify(summary.weeks[0])).toMatchObject({ outcome: 'loaded' });
+      }
+    } finally {
+      source.serve({ name: 'turnstile_230603.txt', path: real });
+    }
+    const ids = loadJobs().map((job) => job.jobId);
+    // A, B, then A again under the next attempt's id: three load jobs, the last one A's retry.
+    expect(ids).toHaveLength(3);
+    expect(ids[2]).toBe(`${ids[0]}_retry2`);
+    const lake = await openLake(gcsLake(), overrides);
+    const manifest = parseManifest((await lake.getText(weekKeys(WEEK).manifest))!, 'manifest');
+    expect(manifest.load?.jobId).toBe(ids[2]);
+  });
+});
+
 describe('the command line', () => {
   const cliEnv = () => ({
     MTA_INGEST_NOW: NOW.toISOString(),

@@ -275,7 +275,13 @@ describe('load jobs', () => {
 
     const metadata = await finish(job);
     expect(metadata.status).toEqual({ state: 'DONE' });
-    expect(metadata.statistics).toEqual({ load: { outputRows: '1000', inputFiles: '1' } });
+    const { creationTime, endTime, ...statistics } = metadata.statistics ?? {};
+    expect(statistics).toEqual({ load: { outputRows: '1000', inputFiles: '1' } });
+    expect(creationTime).toMatch(/^\d{13}$/);
+    expect(endTime).toMatch(/^\d{13}$/);
+    expect(Number(metadata.statistics!.endTime)).toBeGreaterThanOrEqual(
+      Number(metadata.statistics!.creationTime),
+    );
     expect(metadata.jobReference).toEqual({ projectId: 'proj', jobId: 'load_x', location: 'US' });
     // One state per GET: PENDING, RUNNING, DONE.
     const polls = standin.requests.filter((r) => r.method === 'GET');
@@ -368,7 +374,7 @@ describe('load jobs', () => {
 
     const [metadata] = (await job.getMetadata()) as [JobMetadata, unknown];
     expect(metadata.status).toEqual({ state: 'DONE', errorResult: error, errors: [error] });
-    expect(metadata.statistics).toBeUndefined();
+    expect(metadata.statistics?.load).toBeUndefined();
   });
 
   it('an error in a job that is DONE at insert makes createJob itself reject', async () => {

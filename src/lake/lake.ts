@@ -1,6 +1,6 @@
 /**
  * The lake port: where a week's raw file, Parquet, rejects and manifest are kept. Backends:
- * `local/` (a folder, the default) and, later, `gcs/`. Keys are '/'-separated paths built by
+ * `local/` (a folder, the default) and `gcs/`. Keys are '/'-separated paths built by
  * lake-layout.ts from validated dates only.
  *
  * Every write is atomic for readers: they see no object, the old one, or the whole new one,
@@ -33,5 +33,11 @@ export interface Lake {
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Removes what killed writers left beside these keys (a local folder's temporaries), and
+   * returns how many; writes still in progress are left alone. Backends whose writes leave
+   * nothing behind (GCS: an object appears whole or not at all) do not have it.
+   */
+  removeStaleTemporaries?(keys: readonly string[]): Promise<number>;
   uriOf(key: string): string;
 }

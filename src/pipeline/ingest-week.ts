@@ -9,6 +9,13 @@
  * - the lake holds this version but the warehouse does not (a run died after storing, or a new
  *   warehouse): load from the lake, without converting again;
  * - otherwise, or with `force`: everything.
+ *
+ * A run killed at any point leaves nothing a rerun cannot finish: the lake's objects are
+ * written whole or not at all, the manifest (the commit marker) last; the warehouse load is
+ * atomic; a week loaded but not yet recorded in its manifest is recorded by the next run
+ * (`record.repaired`); and what a killed writer left beside the week's objects is removed when
+ * the next run begins the week. Two runs of one week at once (see `storeOrAdopt`) converge on
+ * one stored version and one load.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +35,7 @@ import { digestFile } from '../util/digest.ts';
 import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
 import { adviceFor } from './advice.ts';
 import { TOOL } from '../tool.ts';
-import type { Warehouse } from '../warehouse/warehouse.ts';
+import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 
 export type WeekOutcome = 'loaded' | 'already-loaded' | 'not-published' | 'failed';
@@ -73,6 +80,9 @@ export interface WeekOptions {
   /** Whether this is the latest drop date (a missing file is then "not yet", not "never"). */
   isLatest?: boolean;
 }
+
+/** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
+const FETCH_LOG_STEP = 8 * 1024 * 1024;
 
 export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
   return `${sourceUrl}/${fileNameFor(date)}`;
@@ -120,6 +130,14 @@ export async function ingestWeek(
   try {
     await mkdir(dir, { recursive: true });
     const keys = weekKeys(date);
+    const swept = await ctx.lake.removeStaleTemporaries?.([
+      keys.raw,
+      keys.parquet,
+      keys.rejects,
+      keys.manifest,
+    ]);
+    if (swept)
+      log.info({ event: 'lake.swept', temporaries: swept }, 'removed what a killed run left in the lake');
     const manifestText = await ctx.lake.getText(keys.manifest);
     const manifest =
       manifestText === undefined ? undefined : parseManifest(manifestText, ctx.lake.uriOf(keys.manifest));
@@ -131,6 +149,7 @@ export async function ingestWeek(
     const confirm = inWarehouse && !options.force;
 
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
+    let loggedBytes = 0;
     const fetchDone = begin('fetch');
     fetched = await fetchWeek({
       url,
@@ -140,7 +159,13 @@ export async function ingestWeek(
       lastModified: confirm ? manifest.source.lastModified : undefined,
       log,
       signal: ctx.signal,
-      onBytes: (bytes) => ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes }),
+      onBytes: (bytes) => {
+        ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes });
+        if (bytes >= loggedBytes + FETCH_LOG_STEP) {
+          loggedBytes = bytes;
+          log.debug({ event: 'fetch.progress', bytes }, 'fetching');
+        }
+      },
     });
     if (fetched.outcome === 'fetched') {
       ctx.progress?.({ dropDate: date, stage: 'fetch', state: 'progress', bytes: fetched.bytes });
@@ -150,6 +175,11 @@ export async function ingestWeek(
 
     const unchanged = fetched.outcome === 'not-modified' || sameSource(fetched, manifest);
     if (confirm && manifest && unchanged) {
+      if (manifest.load?.jobId !== loaded.jobId) {
+        // Loaded, but a run died before recording it in the manifest: record it now.
+        await recordLoad(weekCtx, week.warehouse, keys, manifest, loaded);
+        log.info({ event: 'record.repaired', jobId: loaded.jobId }, 'recorded a load the manifest lacked');
+      }
       return report('already-loaded', {
         rows: manifest.rows,
         rejects: manifest.rejects,
@@ -219,14 +249,13 @@ export async function ingestWeek(
 
     const storeStarted = performance.now();
     const storeDone = begin('store');
-    const stored = await store(weekCtx, date, keys, fetched, converted, quality, {
-      fetchMs,
-      convertMs,
-      storeStarted,
-    });
+    const source = fetched;
+    const stored = await storeOrAdopt(weekCtx, keys, source.sha256, () =>
+      store(weekCtx, date, keys, source, converted, quality, { fetchMs, convertMs, storeStarted }),
+    );
     storeDone();
     const loadDone = begin('load');
-    await load(weekCtx, week.warehouse, keys, stored, converted.parquetPath, options.force);
+    await load(weekCtx, week.warehouse, keys, stored, converted.parquetPath, options.force, manifest?.load);
     loadDone();
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
     return report('loaded', {
@@ -268,19 +297,25 @@ async function store(
   timing: { fetchMs: number; convertMs: number; storeStarted: number },
 ): Promise<Manifest> {
   let written = 0;
-  const put = async (key: string, path: string, contentType: string): Promise<ManifestObject> => {
+  /** One object; `store.object` names it (raw, parquet, rejects) once it is whole in the lake. */
+  const put = async (
+    object: 'raw' | 'parquet' | 'rejects',
+    path: string,
+    contentType: string,
+  ): Promise<ManifestObject> => {
+    const key = keys[object];
     const digest = await digestFile(path);
     const stored = await ctx.lake.putFile(key, path, contentType);
     written += digest.bytes;
     ctx.progress?.({ dropDate: date, stage: 'store', state: 'progress', bytes: written });
-    ctx.log.info({ event: 'store.object', key, bytes: digest.bytes }, 'stored');
+    ctx.log.info({ event: 'store.object', object, key, bytes: digest.bytes }, 'stored');
     return { ...stored, ...digest };
   };
   await fetched.rawGzWritten;
-  const raw = await put(keys.raw, fetched.rawGzPath, 'application/gzip');
-  const parquet = await put(keys.parquet, converted.parquetPath, 'application/vnd.apache.parquet');
+  const raw = await put('raw', fetched.rawGzPath, 'application/gzip');
+  const parquet = await put('parquet', converted.parquetPath, 'application/vnd.apache.parquet');
   const rejects = converted.rejectsPath
-    ? await put(keys.rejects, converted.rejectsPath, 'application/vnd.apache.parquet')
+    ? await put('rejects', converted.rejectsPath, 'application/vnd.apache.parquet')
     : undefined;
   const manifest: Manifest = {
     manifestVersion: MANIFEST_VERSION,
@@ -324,6 +359,7 @@ async function load(
   manifest: Manifest,
   parquetPath: string | undefined,
   force: boolean,
+  previousLoad: Manifest['load'],
 ): Promise<Manifest> {
   const loadStarted = performance.now();
   ctx.log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
@@ -335,9 +371,29 @@ async function load(
     parquetUri: manifest.objects.parquet.uri,
     runId: ctx.runId,
     force,
+    previousLoad,
   });
   const loadMs = Math.round(performance.now() - loadStarted);
   ctx.log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
+  return recordLoad(ctx, warehouse, keys, { ...manifest, timings: { ...manifest.timings, loadMs } }, loaded);
+}
+
+/** Attempts at the record step's manifest write when another run's write got in between. */
+const RECORD_ATTEMPTS = 3;
+
+/**
+ * Stage 5, record: the manifest rewritten with the load's record. Another run may have written
+ * the week's manifest since this one read it: when that names another source version, it is
+ * not overwritten (that run records its own load); when it names this version, a write that
+ * lost the race to it is simply made again.
+ */
+async function recordLoad(
+  ctx: RunContext,
+  warehouse: Warehouse,
+  keys: WeekKeys,
+  manifest: Manifest,
+  loaded: LoadedWeek,
+): Promise<Manifest> {
   const recorded: Manifest = {
     ...manifest,
     load: {
@@ -346,10 +402,62 @@ async function load(
       rows: loaded.rows,
       loadedAt: loaded.loadedAt,
     },
-    timings: { ...manifest.timings, loadMs },
   };
-  await ctx.lake.putText(keys.manifest, serializeManifest(recorded), 'application/json');
-  return recorded;
+  for (let attempt = 1; ; attempt += 1) {
+    const current = await readManifest(ctx, keys);
+    if (current && current.source.sha256 !== manifest.source.sha256) {
+      ctx.log.warn(
+        { event: 'record.superseded', sha256: current.source.sha256 },
+        'another run stored a newer source version of this week meanwhile; its run records its own load',
+      );
+      return recorded;
+    }
+    try {
+      await ctx.lake.putText(keys.manifest, serializeManifest(recorded), 'application/json');
+      ctx.log.info({ event: 'record.done', key: keys.manifest, jobId: loaded.jobId }, 'load recorded');
+      return recorded;
+    } catch (error) {
+      if (attempt >= RECORD_ATTEMPTS) throw error;
+      ctx.log.warn(
+        { event: 'record.retry', attempt, error: oneLine(error) },
+        'the manifest changed while it was written; writing it again',
+      );
+    }
+  }
+}
+
+async function readManifest(ctx: RunContext, keys: WeekKeys): Promise<Manifest | undefined> {
+  const text = await ctx.lake.getText(keys.manifest);
+  return text === undefined ? undefined : parseManifest(text, ctx.lake.uriOf(keys.manifest));
+}
+
+/**
+ * Stage 3 with another run of the same week at the same time (a retry overlapping a slow run;
+ * a scheduler and a person). Where the warehouse does not serialise runs (a DuckDB file does:
+ * see duckdb/lock.ts), both store. The same source converts to byte-identical objects (the
+ * engine keeps row order), so whichever run's write lands, the objects are the same, and the
+ * lake's generation preconditions see a write racing an identical one as already done. If a
+ * write still fails and the lake's manifest now commits this same source version, the other
+ * run has stored the week: this run adopts its manifest and goes on to the load, whose job id
+ * is the same for both (one load). Any other failure is the week's.
+ */
+async function storeOrAdopt(
+  ctx: RunContext,
+  keys: WeekKeys,
+  sha256: string,
+  store: () => Promise<Manifest>,
+): Promise<Manifest> {
+  try {
+    return await store();
+  } catch (error) {
+    const committed = await readManifest(ctx, keys).catch(() => undefined);
+    if (committed?.source.sha256 !== sha256) throw error;
+    ctx.log.info(
+      { event: 'store.adopted', runId: committed.runId, error: oneLine(error) },
+      'another run stored this source version meanwhile; loading from its manifest',
+    );
+    return committed;
+  }
 }
 
 /**
@@ -377,6 +485,6 @@ async function loadFromLake(
       return false;
     }
   }
-  await load(ctx, warehouse, keys, manifest, parquetPath, false);
+  await load(ctx, warehouse, keys, manifest, parquetPath, false, manifest.load);
   return true;
 }

@@ -7,6 +7,7 @@
  * so the warehouse never holds a week twice, and a recorded load always matches the rows.
  */
 import type { IsoDate } from '../dates/drop-dates.ts';
+import type { Logger } from '../log.ts';
 
 /** What differs between backends, declared rather than tested for by name. */
 export interface WarehouseCapabilities {
@@ -48,6 +49,12 @@ export interface WeekLoad {
   runId: string;
   /** Reload even if this source version was loaded before (`--force`). */
   force: boolean;
+  /**
+   * The load the week's manifest recorded when this run began. A backend that takes an earlier
+   * load of the same source as done (BigQuery finds its job by id) must not take one older than
+   * this: the source went A, B, then A again, and the week holds B.
+   */
+  previousLoad?: { jobId: string; loadedAt: string } | undefined;
 }
 
 export interface Warehouse {
@@ -71,3 +78,20 @@ export interface Warehouse {
   loadWeek(load: WeekLoad): Promise<LoadedWeek>;
   close(): Promise<void>;
 }
+
+/**
+ * What a run hands a warehouse when it opens it for writing, beyond the backend options: where
+ * to say that it is waiting for another run (a DuckDB file takes one writer at a time), and how
+ * long it may wait. Backends that never wait ignore it.
+ */
+export interface WarehouseOpenExtras {
+  log?: Logger | undefined;
+  /** Longest wait for another process's hold on the warehouse (default: DEFAULT_LOCK_WAIT_MS). */
+  lockWaitMs?: number | undefined;
+}
+
+/**
+ * Ten minutes: a week holds the warehouse for seconds (minutes with fetch retries), so a run
+ * that waits longer than this is waiting for a stuck process, and says so.
+ */
+export const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;

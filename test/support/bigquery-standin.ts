@@ -31,11 +31,31 @@
  * as does one into a missing table with createDisposition CREATE_NEVER; with CREATE_IF_NEEDED (the
  * default) a missing table is created from the load's schema, timePartitioning and clustering.
  * A scripted error takes precedence over both.
+ *
+ * Table contents (with `gcsUrl`): the stand-in does not run SQL, but it does hold what loads put
+ * in a table, so that "loaded once" and "equals a clean run" are checks on its state, not on the
+ * worker's word. When a load job of PARQUET files reaches DONE, each gs:// source is read from
+ * the GCS emulator at `gcsUrl` (fake-gcs-server, JSON API) and summarised with DuckDB per
+ * partition of the table's DAY partitioning field: rows and the sum of every integer column.
+ * A load into `table$YYYYMMDD` must only hold rows of that day (else the job fails, as in
+ * BigQuery); WRITE_TRUNCATE replaces the partition (or, without a decorator, the whole table),
+ * WRITE_APPEND adds to it, WRITE_EMPTY fails on a partition that has rows. `partitions` holds the
+ * result: one chunk per load that put rows there, so a week loaded twice shows as two chunks.
+ * The job's outputRows is then the rows read, unless a script says otherwise. A job reaches DONE
+ * only when it is polled (or by `finishAll`, which plays BigQuery finishing jobs that nobody
+ * is watching, e.g. after the client was killed).
+ *
+ * `beforeResponse` runs after a request has taken effect and before it is answered: a test can
+ * kill the client there (a crash right after a job insert, or while polling).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DatasetResponse, JobMetadata, TableResponse } from '@google-cloud/bigquery';
+import { query } from './duckdb-query.ts';
 
 /** REST resources, typed as the client types them (the `bigquery` namespace of its types.d.ts). */
 export type DatasetResource = DatasetResponse[1];
@@ -59,6 +79,9 @@ export interface StandinJob {
   error?: { reason: string; message: string };
   /** Reported in statistics.load.outputRows once DONE without error. */
   outputRows?: number;
+  /** When the job was inserted, and when it was first seen DONE (ms since the epoch), as BigQuery reports them. */
+  creationTime?: number;
+  endTime?: number;
 }
 
 export interface StandinRequest {
@@ -77,6 +100,35 @@ export interface JobScript {
   error?: { reason: string; message: string };
 }
 
+/** What one load put in one partition. */
+export interface PartitionChunk {
+  jobId: string;
+  sourceUris: string[];
+  rows: number;
+  /** Sums of the source's integer columns over the chunk's rows, by column name. */
+  sums: Record<string, bigint>;
+}
+
+/** The partition key of rows with no partitioning field (an unpartitioned table). */
+export const UNPARTITIONED = '__UNPARTITIONED__';
+
+export interface StandinOptions {
+  /** Answer 401 unless requests carry `Bearer <expectedToken>`. */
+  expectedToken?: string;
+  /** The GCS emulator that load jobs read their gs:// sources from; without it, loads hold no rows. */
+  gcsUrl?: string;
+  /**
+   * How jobs behave when no script is queued (default: states PENDING, RUNNING, DONE); a function
+   * decides per job, from its configuration.
+   */
+  defaultScript?: DefaultScript;
+}
+
+export type DefaultScript = JobScript | ((configuration: JobConfiguration) => JobScript);
+
+/** Runs after a request took effect, before its answer is sent (it may kill the client). */
+export type BeforeResponse = (request: StandinRequest, status: number) => void | Promise<void>;
+
 export interface BigQueryStandin {
   /** http://127.0.0.1:PORT (give this to the client as apiEndpoint). */
   readonly url: string;
@@ -88,6 +140,17 @@ export interface BigQueryStandin {
   readonly tables: Map<string, TableResource>;
   /** Key jobId. */
   readonly jobs: Map<string, StandinJob>;
+  /**
+   * Table contents (with `gcsUrl`): key `${project}.${dataset}.${table}` → partition
+   * (YYYYMMDD, or UNPARTITIONED) → the chunks loads put there.
+   */
+  readonly partitions: Map<string, Map<string, PartitionChunk[]>>;
+  /** Replace how jobs behave when no script is queued (the `defaultScript` option). */
+  defaultScript(next: DefaultScript | undefined): void;
+  /** Set (or clear) the hook that runs before each answer. */
+  beforeResponse(hook: BeforeResponse | undefined): void;
+  /** Brings every job that is not DONE to DONE, with its effects (BigQuery finishing unwatched jobs). */
+  finishAll(): Promise<void>;
   /**
    * How the next job inserted behaves (each call queues one script; each insert consumes one).
    * `states` default ['PENDING','RUNNING','DONE'] (one per GET); `outputRows` = a number or a function
@@ -147,16 +210,17 @@ const nonEmpty = (value: unknown): value is string => typeof value === 'string' 
 
 const newEtag = (): string => randomBytes(12).toString('base64');
 
-export async function startBigQueryStandin(
-  options: { expectedToken?: string } = {},
-): Promise<BigQueryStandin> {
+export async function startBigQueryStandin(options: StandinOptions = {}): Promise<BigQueryStandin> {
   const requests: StandinRequest[] = [];
   const datasets = new Map<string, { location: string; resource: DatasetResource }>();
   const tables = new Map<string, TableResource>();
   const jobs = new Map<string, StandinJob>();
+  const partitions = new Map<string, Map<string, PartitionChunk[]>>();
   const scripts: JobScript[] = [];
-  /** Jobs whose DONE side effects have been applied. */
-  const finished = new Set<string>();
+  /** Jobs whose DONE side effects have been (or are being) applied. */
+  const finished = new Map<string, Promise<void>>();
+  let hook: BeforeResponse | undefined;
+  let defaults = options.defaultScript;
 
   function requireDataset(project: string, dataset: string): { location: string; resource: DatasetResource } {
     const found = datasets.get(`${project}.${dataset}`);
@@ -296,37 +360,90 @@ export async function startBigQueryStandin(
   const stateOf = (job: StandinJob, index: number): JobState =>
     job.states[Math.min(index, job.states.length - 1)] ?? 'DONE';
 
-  /** Side effects of a load reaching DONE: the stand-in's own notFound checks, then create-if-needed. */
-  function finishLoad(job: StandinJob): void {
+  /**
+   * Side effects of a load reaching DONE: the stand-in's own notFound checks, then
+   * create-if-needed, then (with `gcsUrl`) the rows written into the table's partitions.
+   */
+  async function finishLoad(job: StandinJob): Promise<void> {
     const load = job.configuration.load;
     const dest = load?.destinationTable;
     if (job.error || !load || !dest) return;
     const project = dest.projectId ?? job.projectId;
     const dataset = String(dest.datasetId);
-    const tableId = String(dest.tableId).split('$')[0] ?? '';
+    const [tableId = '', decorator] = String(dest.tableId).split('$');
     if (!datasets.has(`${project}.${dataset}`)) {
       job.error = { reason: 'notFound', message: `Not found: Dataset ${project}:${dataset}` };
       return;
     }
     const key = `${project}.${dataset}.${tableId}`;
-    if (tables.has(key)) return;
-    if (load.createDisposition === 'CREATE_NEVER') {
-      job.error = { reason: 'notFound', message: `Not found: Table ${project}:${dataset}.${tableId}` };
+    if (!tables.has(key)) {
+      if (load.createDisposition === 'CREATE_NEVER') {
+        job.error = { reason: 'notFound', message: `Not found: Table ${project}:${dataset}.${tableId}` };
+        return;
+      }
+      const posted: TableResource = { tableReference: { projectId: project, datasetId: dataset, tableId } };
+      if (load.schema) posted.schema = load.schema;
+      if (load.timePartitioning) posted.timePartitioning = load.timePartitioning;
+      if (load.rangePartitioning) posted.rangePartitioning = load.rangePartitioning;
+      if (load.clustering) posted.clustering = load.clustering;
+      tables.set(key, tableResource(project, dataset, tableId, posted));
+    }
+    if (options.gcsUrl !== undefined && load.sourceFormat === 'PARQUET') {
+      await writeRows(job, key, decorator, String(load.writeDisposition ?? 'WRITE_APPEND'));
+    }
+  }
+
+  /** A load's rows into the table's partitions, per its write disposition (see the header). */
+  async function writeRows(
+    job: StandinJob,
+    tableKey: string,
+    decorator: string | undefined,
+    disposition: string,
+  ): Promise<void> {
+    const table = tables.get(tableKey);
+    const field = table?.timePartitioning?.field;
+    const sourceUris = job.configuration.load?.sourceUris ?? [];
+    let read: Map<string, PartitionChunk>;
+    try {
+      read = await readSources(options.gcsUrl ?? '', sourceUris, field, job.jobId);
+    } catch (error) {
+      job.error = { reason: 'invalid', message: error instanceof Error ? error.message : String(error) };
       return;
     }
-    const posted: TableResource = { tableReference: { projectId: project, datasetId: dataset, tableId } };
-    if (load.schema) posted.schema = load.schema;
-    if (load.timePartitioning) posted.timePartitioning = load.timePartitioning;
-    if (load.rangePartitioning) posted.rangePartitioning = load.rangePartitioning;
-    if (load.clustering) posted.clustering = load.clustering;
-    tables.set(key, tableResource(project, dataset, tableId, posted));
+    if (decorator !== undefined) {
+      const outside = [...read.keys()].filter((partition) => partition !== decorator);
+      if (outside.length > 0) {
+        job.error = {
+          reason: 'invalid',
+          message: `Some rows belong to partitions ${outside.join(', ')}, not to the decorator's ${decorator}`,
+        };
+        return;
+      }
+    }
+    const current = partitions.get(tableKey) ?? new Map<string, PartitionChunk[]>();
+    const targets = decorator !== undefined ? [decorator] : [...new Set([...current.keys(), ...read.keys()])];
+    if (disposition === 'WRITE_EMPTY' && targets.some((p) => (current.get(p)?.length ?? 0) > 0)) {
+      job.error = { reason: 'duplicate', message: `Already Exists: Table ${tableKey} is not empty` };
+      return;
+    }
+    if (disposition === 'WRITE_TRUNCATE') for (const partition of targets) current.delete(partition);
+    for (const [partition, chunk] of read) current.set(partition, [...(current.get(partition) ?? []), chunk]);
+    partitions.set(tableKey, current);
+    if (job.outputRows === undefined) {
+      job.outputRows = [...read.values()].reduce((sum, chunk) => sum + chunk.rows, 0);
+    }
   }
 
   /** The job resource as observed in this state, applying DONE side effects the first time. */
-  function observe(job: StandinJob, state: JobState): JobResource {
-    if (state === 'DONE' && !finished.has(job.jobId)) {
-      finished.add(job.jobId);
-      finishLoad(job);
+  async function observe(job: StandinJob, state: JobState): Promise<JobResource> {
+    if (state === 'DONE') {
+      let done = finished.get(job.jobId);
+      if (!done) {
+        job.endTime ??= Date.now();
+        done = finishLoad(job);
+        finished.set(job.jobId, done);
+      }
+      await done;
     }
     const resource: JobResource = {
       kind: 'bigquery#job',
@@ -334,6 +451,10 @@ export async function startBigQueryStandin(
       jobReference: { projectId: job.projectId, jobId: job.jobId, location: job.location },
       configuration: job.configuration,
       status: { state },
+      statistics: {
+        creationTime: String(job.creationTime ?? Date.now()),
+        ...(state === 'DONE' && job.endTime !== undefined && { endTime: String(job.endTime) }),
+      },
     };
     if (state !== 'DONE') return resource;
     if (job.error) {
@@ -341,6 +462,7 @@ export async function startBigQueryStandin(
     } else {
       const sourceUris = job.configuration.load?.sourceUris;
       resource.statistics = {
+        ...resource.statistics,
         load: {
           outputRows: String(job.outputRows ?? 0),
           inputFiles: String(sourceUris?.length ?? 1),
@@ -350,7 +472,7 @@ export async function startBigQueryStandin(
     return resource;
   }
 
-  function insertJob(project: string, body: unknown): JobResource {
+  async function insertJob(project: string, body: unknown): Promise<JobResource> {
     const posted = objectBody<JobResource>(body);
     const ref = posted.jobReference;
     const jobId = ref?.jobId;
@@ -361,7 +483,10 @@ export async function startBigQueryStandin(
     if (!isObject(configuration)) throw invalid('Required parameter is missing: configuration');
     const existing = jobs.get(jobId);
     if (existing) throw duplicate(`Already Exists: Job ${existing.projectId}:${existing.location}.${jobId}`);
-    const script = scripts.shift() ?? {};
+    const script =
+      scripts.shift() ?? (typeof defaults === 'function' ? defaults(configuration) : defaults) ?? {};
+    const scripted =
+      typeof script.outputRows === 'function' ? script.outputRows(configuration) : script.outputRows;
     const job: StandinJob = {
       jobId,
       projectId: project,
@@ -369,15 +494,16 @@ export async function startBigQueryStandin(
       configuration,
       states: script.states && script.states.length > 0 ? [...script.states] : [...DEFAULT_STATES],
       polls: 0,
-      outputRows:
-        typeof script.outputRows === 'function' ? script.outputRows(configuration) : (script.outputRows ?? 0),
+      creationTime: Date.now(),
+      // With table contents, an unscripted count is the rows the load reads (set once DONE).
+      outputRows: scripted ?? (options.gcsUrl !== undefined ? undefined : 0),
     };
     if (script.error) job.error = { ...script.error };
     jobs.set(jobId, job);
     return observe(job, stateOf(job, 0));
   }
 
-  function getJob(project: string, jobId: string, query: Record<string, string>): JobResource {
+  function getJob(project: string, jobId: string, query: Record<string, string>): Promise<JobResource> {
     const job = jobs.get(jobId);
     const location = query.location;
     if (!job || job.projectId !== project || (location !== undefined && location !== job.location))
@@ -389,7 +515,7 @@ export async function startBigQueryStandin(
   // ---- routing ----
 
   /** Returns [status, body]; an undefined body means no content. */
-  function route(req: IncomingMessage, record: StandinRequest): [number, object | undefined] {
+  async function route(req: IncomingMessage, record: StandinRequest): Promise<[number, object | undefined]> {
     const { method, body, query } = record;
     if (!record.path.startsWith(PREFIX)) throw notFound(`Not found: ${method} ${record.path}`);
     const [project, kind, id, sub, subId, ...rest] = record.path.slice(PREFIX.length).split('/');
@@ -417,8 +543,8 @@ export async function startBigQueryStandin(
       }
     }
     if (project && kind === 'jobs' && sub === undefined) {
-      if (id === undefined && method === 'POST') return [200, insertJob(project, body)];
-      if (id && method === 'GET') return [200, getJob(project, id, query)];
+      if (id === undefined && method === 'POST') return [200, await insertJob(project, body)];
+      if (id && method === 'GET') return [200, await getJob(project, id, query)];
     }
     throw notFound(`Not found: ${method} ${record.path}`);
   }
@@ -472,12 +598,23 @@ export async function startBigQueryStandin(
       return send(res, 401, errorBody(401, 'authError', message));
     }
     if (!parsed) return send(res, 400, errorBody(400, 'parseError', 'Parse Error'));
+    let status: number;
+    let payload: object | undefined;
     try {
-      const [status, payload] = route(req, record);
-      send(res, status, payload);
+      [status, payload] = await route(req, record);
     } catch (err) {
-      if (err instanceof HttpError) return send(res, err.code, errorBody(err.code, err.reason, err.message));
-      throw err;
+      if (!(err instanceof HttpError)) throw err;
+      [status, payload] = [err.code, errorBody(err.code, err.reason, err.message)];
+    }
+    await hook?.(record, status);
+    send(res, status, payload);
+  }
+
+  async function finishAll(): Promise<void> {
+    for (const job of jobs.values()) {
+      if (finished.has(job.jobId)) continue;
+      job.states = ['DONE'];
+      await observe(job, 'DONE');
     }
   }
 
@@ -499,6 +636,10 @@ export async function startBigQueryStandin(
     datasets,
     tables,
     jobs,
+    partitions,
+    beforeResponse: (next) => void (hook = next),
+    defaultScript: (next) => void (defaults = next),
+    finishAll,
     script: (next) => void scripts.push(next),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -507,4 +648,59 @@ export async function startBigQueryStandin(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Reads a load's gs:// Parquet sources from the GCS emulator and sums them per partition of
+ * `field` (YYYYMMDD), with DuckDB on temporary copies.
+ */
+async function readSources(
+  gcsUrl: string,
+  sourceUris: string[],
+  field: string | undefined,
+  jobId: string,
+): Promise<Map<string, PartitionChunk>> {
+  const dir = await mkdtemp(join(tmpdir(), 'bq-standin-load-'));
+  try {
+    const paths: string[] = [];
+    for (const [index, uri] of sourceUris.entries()) {
+      const match = /^gs:\/\/([^/]+)\/(.+)$/.exec(uri);
+      if (!match) throw new Error(`Invalid source URI ${uri}`);
+      const response = await fetch(
+        `${gcsUrl}/storage/v1/b/${encodeURIComponent(match[1]!)}/o/${encodeURIComponent(match[2]!)}?alt=media`,
+      );
+      if (response.status !== 200) throw new Error(`Not found: URI ${uri} (${response.status})`);
+      const path = join(dir, `source-${index}.parquet`);
+      await writeFile(path, Buffer.from(await response.arrayBuffer()));
+      paths.push(path);
+    }
+    const files = `read_parquet([${paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ')}])`;
+    const columns = await query(`DESCRIBE SELECT * FROM ${files}`);
+    const integers = columns
+      .filter((c) =>
+        /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/.test(
+          String(c.column_type),
+        ),
+      )
+      .map((c) => String(c.column_name));
+    const quote = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+    const partition =
+      field === undefined ? `'${UNPARTITIONED}'` : `strftime(CAST(${quote(field)} AS DATE), '%Y%m%d')`;
+    const sums = integers.map((name, i) => `CAST(sum(${quote(name)}) AS VARCHAR) AS s${i}`);
+    const rows = await query(
+      `SELECT ${partition} AS partition, count(*) AS n${sums.map((s) => `, ${s}`).join('')} FROM ${files} GROUP BY 1`,
+    );
+    const read = new Map<string, PartitionChunk>();
+    for (const row of rows) {
+      const chunk: PartitionChunk = { jobId, sourceUris: [...sourceUris], rows: Number(row.n), sums: {} };
+      integers.forEach((name, i) => {
+        const sum = row[`s${i}`];
+        chunk.sums[name] = typeof sum === 'string' ? BigInt(sum) : 0n;
+      });
+      read.set(String(row.partition), chunk);
+    }
+    return read;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,7 +1,10 @@
 /**
  * The lake as a local folder. Each object is written to a temporary name beside its final
  * one, flushed to disk, and renamed into place, so a crash leaves the old object or the new
- * one, and at worst a `.tmp-` file that the next write of that key sweeps away.
+ * one, and at worst a `.tmp-` file. The temporary's name carries the writer's PID
+ * (`<name>.tmp-p<pid>-<random>`), so a temporary is removed only once its writer is dead: by
+ * the next write of that key, or when a run begins the week (`removeStaleTemporaries`), even
+ * if that run then writes nothing. A live writer's temporary is never touched.
  */
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -9,8 +12,11 @@ import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { LakeError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
+import { isProcessAlive } from '../../util/process-alive.ts';
 
 const TEMP_MARK = '.tmp-';
+/** `p<pid>-<hex>` after TEMP_MARK; a temporary without a PID predates this and has no owner. */
+const TEMP_OWNER = /^p(\d+)-[0-9a-f]+$/;
 
 export class LocalLake implements Lake {
   readonly uri: string;
@@ -66,6 +72,25 @@ export class LocalLake implements Lake {
       .sort();
   }
 
+  /**
+   * Removes what killed writers left beside these keys; returns how many. Keys whose folder
+   * does not exist have nothing to remove.
+   */
+  async removeStaleTemporaries(keys: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const key of keys) {
+      try {
+        removed += await removeStaleTemps(this.pathOf(key));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new LakeError(`cleaning up beside ${this.uriOf(key)} failed: ${oneLine(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    return removed;
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await rm(this.pathOf(key), { force: true });
@@ -85,7 +110,7 @@ export class LocalLake implements Lake {
 
   private async atomicWrite(key: string, write: (tempPath: string) => Promise<void>): Promise<StoredObject> {
     const path = this.pathOf(key);
-    const temp = `${path}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+    const temp = `${path}${TEMP_MARK}p${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
       await mkdir(dirname(path), { recursive: true });
       await removeStaleTemps(path);
@@ -101,12 +126,21 @@ export class LocalLake implements Lake {
   }
 }
 
-/** Temporaries a killed run left beside this object. */
-async function removeStaleTemps(path: string): Promise<void> {
+/**
+ * Temporaries a killed run left beside this object: those whose writer is no longer alive, and
+ * those without an owner (written before temporaries named one). Returns how many it removed.
+ */
+async function removeStaleTemps(path: string): Promise<number> {
   const name = path.slice(dirname(path).length + 1);
+  let removed = 0;
   for (const entry of await readdir(dirname(path))) {
-    if (entry.startsWith(`${name}${TEMP_MARK}`)) await rm(join(dirname(path), entry), { force: true });
+    if (!entry.startsWith(`${name}${TEMP_MARK}`)) continue;
+    const owner = TEMP_OWNER.exec(entry.slice(name.length + TEMP_MARK.length))?.[1];
+    if (owner !== undefined && isProcessAlive(Number(owner))) continue;
+    await rm(join(dirname(path), entry), { force: true });
+    removed += 1;
   }
+  return removed;
 }
 
 async function fsync(path: string): Promise<void> {

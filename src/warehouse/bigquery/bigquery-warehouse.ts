@@ -112,6 +112,18 @@ export async function emulatorBigQuery(uri: string, url: string): Promise<BigQue
   return new BigQuery({ projectId, location, apiEndpoint: url, authClient });
 }
 
+/**
+ * Whether an existing job finished before the week's recorded load of another job, so that the
+ * partition no longer holds what it loaded. A job with no end time, or one ending in the same
+ * second as that load (loadedAt has whole seconds), counts as older: loading again is safe.
+ */
+function olderThan(metadata: JobMetadata, jobId: string, previous: WeekLoad['previousLoad']): boolean {
+  if (previous === undefined || previous.jobId === jobId) return false;
+  const ended = Number(metadata.statistics?.endTime);
+  if (!Number.isFinite(ended)) return true;
+  return Math.floor(ended / 1000) * 1000 <= Date.parse(previous.loadedAt);
+}
+
 export class BigQueryWarehouse implements Warehouse {
   readonly capabilities: WarehouseCapabilities = { loadsFrom: 'lake-uri' };
   readonly description: string;
@@ -219,8 +231,9 @@ export class BigQueryWarehouse implements Warehouse {
       const { job, ours } = await this.startJob(jobId, configuration);
       const metadata = await this.waitFor(job, jobId);
       const failure = metadata.status?.errorResult;
-      // An earlier run's job that failed keeps its id for good: start the next attempt.
-      if (failure && !ours) continue;
+      // An earlier run's job that failed keeps its id for good: start the next attempt. So does
+      // one that a later load of another source version has overwritten since (A, B, A again).
+      if (!ours && (failure || olderThan(metadata, jobId, load.previousLoad))) continue;
       if (failure) {
         throw new WarehouseError(
           `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
@@ -235,7 +248,7 @@ export class BigQueryWarehouse implements Warehouse {
       return loaded;
     }
     throw new WarehouseError(
-      `BigQuery load jobs ${base} to ${loadJobAttemptId(base, MAX_LOAD_JOBS)} all failed: see them in BigQuery, then rerun with --force`,
+      `BigQuery load jobs ${base} to ${loadJobAttemptId(base, MAX_LOAD_JOBS)} all failed or were overwritten since: see them in BigQuery, then rerun with --force`,
     );
   }
 

@@ -1,7 +1,14 @@
 /**
  * The warehouse as a DuckDB file. A week is replaced in one transaction: delete the drop
  * date's rows, insert the Parquet's, check the count, record the load. A crash at any point
- * leaves the week as it was before, or wholly replaced.
+ * leaves the week as it was before, or wholly replaced (DuckDB replays its WAL on the next
+ * open and drops what was not committed).
+ *
+ * Concurrency: DuckDB lets one process at a time hold a file (an OS lock). A second run does
+ * not fail on it: it waits, bounded, for the first to let go (lock.ts), and the run holds the
+ * file for a whole week, from before it reads the week's manifest until the week is recorded.
+ * So two runs of the same week are serialised, and the second finds the week loaded and does
+ * nothing: a week is never loaded twice, and neither run fails.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -13,7 +20,15 @@ import type { IsoDate } from '../../dates/drop-dates.ts';
 import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
 import { sqlString } from '../../util/sql.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
-import type { LoadedWeek, StationTotal, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
+import type {
+  LoadedWeek,
+  StationTotal,
+  Warehouse,
+  WarehouseCapabilities,
+  WarehouseOpenExtras,
+  WeekLoad,
+} from '../warehouse.ts';
+import { attachWaiting } from './lock.ts';
 
 /** The name the warehouse file is attached under in the engine. */
 const CATALOG = 'warehouse';
@@ -34,17 +49,24 @@ export class DuckDBWarehouse implements Warehouse {
 
   /**
    * Attaches the warehouse file to the run's engine (creating it if needed). Read-only opens
-   * never create it: a missing file reads as an empty warehouse. DuckDB allows one writing
-   * process per file; a second one gets a clear "in use" error rather than waiting.
+   * never create it: a missing file reads as an empty warehouse. DuckDB allows one process per
+   * file; while another holds it, this waits (up to `lockWaitMs`), then fails with one line.
    */
-  static async open(path: string, options: WarehouseOpenOptions): Promise<DuckDBWarehouse> {
+  static async open(
+    path: string,
+    options: WarehouseOpenOptions & WarehouseOpenExtras,
+  ): Promise<DuckDBWarehouse> {
     const file = resolve(path);
     const readOnly = options.readOnly === true;
     try {
       if (readOnly && !existsSync(file)) return new DuckDBWarehouse(file, undefined);
       if (!readOnly) await mkdir(dirname(file), { recursive: true });
       const db = await (await options.engine()).connect();
-      await db.run(`ATTACH ${sqlString(file)} AS ${CATALOG}${readOnly ? ' (READ_ONLY)' : ''}`);
+      await attachWaiting(db, `ATTACH ${sqlString(file)} AS ${CATALOG}${readOnly ? ' (READ_ONLY)' : ''}`, {
+        file,
+        log: options.log,
+        waitMs: options.lockWaitMs,
+      });
       await db.run(`USE ${CATALOG}`);
       if (!readOnly) {
         await db.run(duckdbCreateTable());
@@ -55,10 +77,10 @@ export class DuckDBWarehouse implements Warehouse {
       }
       return new DuckDBWarehouse(file, db);
     } catch (error) {
-      const why = /lock/i.test(oneLine(error))
-        ? 'it is in use by another process (is a run in progress?)'
-        : oneLine(error);
-      throw new WarehouseError(`cannot open the DuckDB warehouse ${file}: ${why}`, { cause: error });
+      if (error instanceof WarehouseError) throw error;
+      throw new WarehouseError(`cannot open the DuckDB warehouse ${file}: ${oneLine(error)}`, {
+        cause: error,
+      });
     }
   }
 
