@@ -17,7 +17,8 @@ import { startSourceServer, type Fault, type SourceServer } from './support/sour
 import { startFaultProxy, type FaultProxy, type ProxyFault } from './support/fault-proxy.ts';
 import { startFakeGcs, type FakeGcs } from './support/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from './support/bigquery-standin.ts';
-import { runCli, type CliResult } from './support/cli.ts';
+import { runCli, runWorker, type CliResult } from './support/cli.ts';
+import { realWeekFile } from './support/real-week.ts';
 import { query } from './support/duckdb-query.ts';
 import { LINE_BYTES, filesUnder, realLines, sourceText } from './support/week-sample.ts';
 import { GcsLake, RESUMABLE_THRESHOLD, emulatorStorage } from '../src/lake/gcs/gcs-lake.ts';
@@ -197,6 +198,30 @@ describe('source faults (the source stand-in on 127.0.0.1)', () => {
       expect(await leftovers()).toEqual([]);
     });
   }
+});
+
+describe('a source that closes the connection after each response', () => {
+  // Node 24's bundled undici crashed the process (an uncatchable AssertionError, a stack trace,
+  // exit 1) when the server's FIN arrived while the body was paused under backpressure: about
+  // half the runs of a real week against such a server. The worker uses undici 8's own client.
+  it('loads the real week every time, with no crash', async () => {
+    const closing = await startSourceServer({
+      files: [{ name: FILE, path: await realWeekFile() }],
+      connectionClose: true,
+    });
+    try {
+      for (let run = 0; run < 6; run++) {
+        const target = { sourceUrl: closing.baseUrl, dir: await mkdtemp(join(dir, 'close-')), now: NOW };
+        const result = await runWorker(target, '--date', WEEK);
+        expect(result.stderr).not.toMatch(/AssertionError|\n\s+at /);
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toMatch(/loaded\s+253,237 rows/);
+      }
+      expect(closing.requests.every((r) => r.status === 200)).toBe(true);
+    } finally {
+      await closing.close();
+    }
+  });
 });
 
 describe('GCS upload faults (fake-gcs-server behind the fault proxy)', () => {

@@ -8,6 +8,15 @@
  * anything is handed on, and so never reaches the lake.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+// undici's own fetch and connection pool rather than Node's global ones: Node 24's bundled
+// undici (7.x) crashes the process with an uncatchable AssertionError when a server closes the
+// connection while the body is paused under backpressure (nodejs/undici#5360, fixed in undici
+// 8). Servers that answer with `Connection: close`, as many static file servers do, hit it at
+// random. The package's fetch alone is not enough: it dispatches through the process-wide
+// global dispatcher, which Node's bundled undici creates, so the Agent is the package's too.
+import { Agent, fetch } from 'undici';
+
+const SOURCE_AGENT = new Agent();
 import { FetchError, oneLine } from '../errors.ts';
 import { detectLayout, type Layout } from '../convert/layout.ts';
 import { Spool, type SpoolSummary } from './spool.ts';
@@ -84,7 +93,7 @@ async function fetchOnce(request: FetchRequest, attempt: number): Promise<FetchR
   if (request.lastModified) headers['if-modified-since'] = request.lastModified;
   let spool: Spool | undefined;
   try {
-    const response = await fetch(url, { headers, signal });
+    const response = await fetch(url, { headers, signal, dispatcher: SOURCE_AGENT });
     if (response.status === 404 || response.status === 410) {
       await response.body?.cancel();
       return { outcome: 'not-published', url, status: response.status };

@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startWatched } from './watched-process.ts';
+import { freePort, startOnFreePort, startWatched } from './watched-process.ts';
 
 // Tests import freePort from here (it lives in watched-process.ts, next to the watchdog).
 export { freePort };
@@ -51,21 +51,8 @@ export interface FakeGcsOptions {
 
 export async function startFakeGcs(options: FakeGcsOptions = {}): Promise<FakeGcs> {
   const binary = options.binary ?? fakeGcsBinary();
-  // The port can be taken between freePort() and the server's bind: try a few times.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    try {
-      return await startOn(binary, port, options);
-    } catch (error) {
-      lastError = error;
-      if (!(error instanceof PortInUseError)) throw error;
-    }
-  }
-  throw lastError;
+  return startOnFreePort((port) => startOn(binary, port, options));
 }
-
-class PortInUseError extends Error {}
 
 async function startOn(binary: string, port: number, options: FakeGcsOptions): Promise<FakeGcs> {
   const url = `http://127.0.0.1:${port}`;
@@ -102,7 +89,9 @@ async function startOn(binary: string, port: number, options: FakeGcsOptions): P
     for (const bucket of options.buckets ?? []) await createBucket(url, bucket, options.location);
   } catch (error) {
     await stop();
-    if (/address already in use/i.test(server.output())) throw new PortInUseError(describe());
+    if (/address already in use/i.test(server.output())) {
+      throw new Error(`address already in use: ${describe()}`, { cause: error });
+    }
     throw error;
   }
   return { url, port, stop };

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startWatched } from './watched-process.ts';
+import { startOnFreePort, startWatched } from './watched-process.ts';
 
 export const PREFECT_VENV = fileURLToPath(new URL('../../.ci/.cache/prefect-venv/', import.meta.url));
 export const PREFECT_BINARY = join(PREFECT_VENV, 'bin', 'prefect');
@@ -37,17 +37,7 @@ export async function startPrefectServer(): Promise<PrefectServer> {
   if (!existsSync(PREFECT_BINARY)) {
     throw new Error(`${PREFECT_BINARY} is not installed: run .ci/install-test-servers (pip install prefect)`);
   }
-  let lastError: unknown;
-  // The port can be taken between freePort() and the server's bind: try a few times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOn(await freePort());
-    } catch (error) {
-      lastError = error;
-      if (!(error instanceof Error && /address already in use/i.test(error.message))) throw error;
-    }
-  }
-  throw lastError;
+  return startOnFreePort(startOn);
 }
 
 async function startOn(port: number): Promise<PrefectServer> {

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startWatched } from './watched-process.ts';
+import { startOnFreePort, startWatched } from './watched-process.ts';
 
 export const PUSHGATEWAY_BINARY = '/usr/bin/prometheus-pushgateway';
 
@@ -30,17 +30,7 @@ export async function startPushgateway(): Promise<Pushgateway> {
       `${PUSHGATEWAY_BINARY} is not installed: run .ci/install-test-servers (apt-get install prometheus-pushgateway)`,
     );
   }
-  let lastError: unknown;
-  // The port can be taken between freePort() and the server's bind: try a few times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOn(await freePort());
-    } catch (error) {
-      lastError = error;
-      if (!(error instanceof Error && /address already in use/i.test(error.message))) throw error;
-    }
-  }
-  throw lastError;
+  return startOnFreePort(startOn);
 }
 
 async function startOn(port: number): Promise<Pushgateway> {

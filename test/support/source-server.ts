@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
@@ -70,7 +71,12 @@ interface Entry {
 }
 
 export async function startSourceServer(
-  options: { files?: ServedFile[]; basePath?: string } = {},
+  options: {
+    files?: ServedFile[];
+    basePath?: string;
+    /** Close the connection after each response (`Connection: close`), as many file servers do. */
+    connectionClose?: boolean;
+  } = {},
 ): Promise<SourceServer> {
   const basePath = (options.basePath ?? '/data/nyct/turnstile').replace(/\/+$/, '');
   const files = new Map<string, Entry>();
@@ -101,7 +107,7 @@ export async function startSourceServer(
     // Record the status at the moment the head is written, so tests see it as soon as fetch resolves.
     const head = (status: number, headers: Record<string, string>): void => {
       record.status = status;
-      res.writeHead(status, headers);
+      res.writeHead(status, options.connectionClose ? { ...headers, connection: 'close' } : headers);
     };
     const text = (status: number, body: string, extra: Record<string, string> = {}): void => {
       head(status, { 'content-type': 'text/plain', ...extra });
@@ -137,7 +143,12 @@ export async function startSourceServer(
     }
 
     // Explicit chunked encoding: Node would otherwise add Content-Length (e.g. 0 for an empty body).
-    head(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked', ...validators });
+    // A closing server sends a file's length instead, as simple static file servers do.
+    const framing: Record<string, string> =
+      options.connectionClose && entry.file.path !== undefined
+        ? { 'content-length': String((await stat(entry.file.path)).size) }
+        : { 'transfer-encoding': 'chunked' };
+    head(200, { 'content-type': 'text/plain', ...framing, ...validators });
     if (req.method === 'HEAD') return void res.end();
     // Body faults are only used up by a request that actually gets a body.
     const fault = takeFault(name, (f) => f.kind !== 'status' && f.kind !== 'html');

@@ -57,6 +57,24 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/**
+ * Starts a server on a free port, trying again (three times in all) when another process took
+ * the port between freePort() and the server's bind: `start` rejects with an error whose
+ * message says "address already in use" then.
+ */
+export async function startOnFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (error) {
+      lastError = error;
+      if (!(error instanceof Error && /address already in use/i.test(error.message))) throw error;
+    }
+  }
+  throw lastError;
+}
+
 /** Live servers, killed (whole process group) if this process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
