@@ -10,6 +10,7 @@ import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
 import type { Storage } from '@google-cloud/storage';
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 
 /**
  * Ready-made clients to use instead of building them from Application Default Credentials:
@@ -61,6 +62,10 @@ export interface WarehouseOpenOptions {
   /** The lake the warehouse will load from, for warehouses that check they can reach it. */
   lake?: Lake;
   overrides?: BackendOverrides & Emulators;
+  /** Where a warehouse says that it waits for another run (a DuckDB file takes one at a time). */
+  log?: Logger | undefined;
+  /** Longest wait for another process's hold on the warehouse (default DEFAULT_LOCK_WAIT_MS). */
+  lockWaitMs?: number | undefined;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {

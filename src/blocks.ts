@@ -38,6 +38,7 @@ export const BLOCK_SETTINGS = [
   'fetchBackoffMs',
   'gcsEmulator',
   'bigqueryEmulator',
+  'lockWaitMs',
 ] as const satisfies readonly (keyof ConfigFlags)[];
 
 /** A block flattened for resolveConfig: settings by the flags' names, as strings. */
@@ -59,6 +60,7 @@ export interface LakeSection {
 export interface WarehouseSection {
   uri: string;
   bigqueryEmulator?: string;
+  lockWaitMs?: number;
 }
 export interface ContainerSection {
   image: string;
@@ -175,6 +177,14 @@ export const BLOCK_SECTIONS: Record<SectionName, SectionSpec> = {
         setting: 'bigqueryEmulator',
         pattern: HTTP_URL,
         description: 'A BigQuery emulator URL; a fixed placeholder token is sent to it.',
+      },
+      lockWaitMs: {
+        type: 'integer',
+        setting: 'lockWaitMs',
+        ...MILLISECONDS,
+        minimum: 0,
+        default: 600_000,
+        description: 'Longest wait for a DuckDB file another run holds, before the week fails.',
       },
     },
   },

@@ -67,6 +67,10 @@ function withConfigOptions(command: Command): Command {
     .option('--fetch-timeout-ms <ms>', 'give up on a silent connection after this long (default 60000)')
     .option('--fetch-attempts <n>', 'tries per file, the first included (default 5)')
     .option('--fetch-backoff-ms <ms>', 'wait before the first retry, doubling after (default 1000)')
+    .option(
+      '--lock-wait-ms <ms>',
+      'wait this long for a DuckDB warehouse file another run holds (env MTA_INGEST_LOCK_WAIT_MS; default 600000)',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices([
         'fatal',

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { UsageError } from './errors.ts';
 import type { FetchPolicy } from './fetch/fetch-week.ts';
 import type { ConfigBlock } from './blocks.ts';
+import { DEFAULT_LOCK_WAIT_MS } from './warehouse/warehouse.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://web.mta.info/developers/data/nyct/turnstile';
 export const DEFAULT_LAKE = './data/lake';
@@ -25,6 +26,8 @@ export interface Config {
   gcsEmulator: string | undefined;
   /** A BigQuery emulator's URL: the BigQuery warehouse talks to it with a fixed placeholder token. */
   bigqueryEmulator: string | undefined;
+  /** Longest wait for a DuckDB warehouse file another run holds (ms). */
+  lockWaitMs: number;
   fetch: FetchPolicy;
 }
 
@@ -39,6 +42,7 @@ export interface ConfigFlags {
   fetchBackoffMs?: string | undefined;
   gcsEmulator?: string | undefined;
   bigqueryEmulator?: string | undefined;
+  lockWaitMs?: string | undefined;
 }
 
 /** The environment variable behind each setting (documented in the README). */
@@ -52,6 +56,7 @@ export const ENV = {
   fetchBackoffMs: 'MTA_INGEST_FETCH_BACKOFF_MS',
   gcsEmulator: 'MTA_INGEST_GCS_EMULATOR',
   bigqueryEmulator: 'MTA_INGEST_BIGQUERY_EMULATOR',
+  lockWaitMs: 'MTA_INGEST_LOCK_WAIT_MS',
 } as const;
 
 /** Names a block (blocks.ts) to take settings from, below flags and environment variables. */
@@ -93,6 +98,11 @@ export function resolveConfig(
     workDir: pick('workDir') ?? tmpdir(),
     gcsEmulator: emulatorUrl(named('gcsEmulator', ENV.gcsEmulator), pick('gcsEmulator')),
     bigqueryEmulator: emulatorUrl(named('bigqueryEmulator', ENV.bigqueryEmulator), pick('bigqueryEmulator')),
+    lockWaitMs: wholeNumber(
+      named('lockWaitMs', '--lock-wait-ms'),
+      pick('lockWaitMs') ?? String(DEFAULT_LOCK_WAIT_MS),
+      0,
+    ),
     fetch: {
       timeoutMs: wholeNumber(
         named('fetchTimeoutMs', '--fetch-timeout-ms'),
@@ -123,6 +133,7 @@ const SETTING_FLAGS: Record<keyof typeof ENV, string> = {
   fetchBackoffMs: '--fetch-backoff-ms',
   gcsEmulator: ENV.gcsEmulator,
   bigqueryEmulator: ENV.bigqueryEmulator,
+  lockWaitMs: '--lock-wait-ms',
 };
 
 function emulatorUrl(name: string, value: string | undefined): string | undefined {

@@ -41,6 +41,9 @@ export class LakeError extends MtaIngestError {}
 /** The warehouse refused or failed a load. */
 export class WarehouseError extends MtaIngestError {}
 
+/** The warehouse is held by another run past the wait: this week fails, the run goes on. */
+export class WarehouseBusyError extends WarehouseError {}
+
 /**
  * The message of anything thrown, on one printable line. Messages quote what the user gave
  * (flag values, paths, URLs), so a value must not be able to break the line or drive the

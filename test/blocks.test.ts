@@ -80,7 +80,7 @@ describe('blocks', () => {
         description: 'every setting',
         source: { url: 'https://mirror.example/t', fetchTimeoutMs: 10, fetchAttempts: 2, fetchBackoffMs: 0 },
         lake: { uri: 'gs://b/p', gcsEmulator: 'http://127.0.0.1:1' },
-        warehouse: { uri: 'bigquery://p/d', bigqueryEmulator: 'http://127.0.0.1:2' },
+        warehouse: { uri: 'bigquery://p/d', bigqueryEmulator: 'http://127.0.0.1:2', lockWaitMs: 5000 },
         container: { image: 'img:1', pullPolicy: 'Never' },
         worker: { workDir: '/scratch' },
       }),
@@ -96,6 +96,7 @@ describe('blocks', () => {
       workDir: '/scratch',
       gcsEmulator: 'http://127.0.0.1:1',
       bigqueryEmulator: 'http://127.0.0.1:2',
+      lockWaitMs: 5000,
       fetch: { timeoutMs: 10, attempts: 2, backoffMs: 0 },
     });
     expect(block.container).toEqual({ image: 'img:1', pullPolicy: 'Never' });

@@ -255,6 +255,27 @@ describe('waiting for a DuckDB warehouse another process holds', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(450);
   });
 
+  it('a week whose file stays held past --lock-wait-ms fails, and the run goes on to the next', async () => {
+    serial += 1;
+    const dir = join(base, `held-long-${serial}`);
+    const target = await localTarget(dir);
+    const holder = await holdFile(join(dir, 'wh.duckdb'));
+    try {
+      const run = await runOnce({
+        target: { ...target, env: { ...target.env, MTA_INGEST_LOCK_WAIT_MS: '300' } },
+        sourceUrl: source.baseUrl,
+      });
+      expect(run.code, run.stderr).toBe(1);
+      // One failed line per week: the second week was tried too, not skipped by the first.
+      const failed = run.stdout.split('\n').filter((line) => /^\d{4}-\d{2}-\d{2}\s+failed\s/.test(line));
+      expect(failed.map((line) => line.slice(0, 10))).toEqual([...WEEKS]);
+      for (const line of failed) expect(line).toMatch(/still in use by another process/);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await holder.release();
+    }
+  }, 60_000);
+
   it('a CLI run waits for the file and then loads (exit 0), logging the wait', async () => {
     serial += 1;
     const target = await localTarget(join(base, `held-run-${serial}`));

@@ -71,6 +71,14 @@ const SETTINGS: {
     fallback: undefined,
   },
   {
+    name: 'lockWaitMs',
+    flag: '250',
+    env: '0',
+    read: (c) => c.lockWaitMs,
+    parsed: Number,
+    fallback: 600_000,
+  },
+  {
     name: 'fetchTimeoutMs',
     flag: '1234',
     env: '5678',
@@ -117,6 +125,7 @@ describe('resolveConfig precedence', () => {
       lake: DEFAULT_LAKE,
       warehouse: DEFAULT_WAREHOUSE,
       workDir: tmpdir(),
+      lockWaitMs: 600_000,
       fetch: { timeoutMs: 60_000, attempts: 5, backoffMs: 1000 },
     });
   });

@@ -234,8 +234,13 @@ describe('what a killed run leaves is removed; what a live run holds is not', ()
       await folder(`mta-ingest-20230605T160000Z-cccccc-p${dead}-Abc123`, 'another-host');
       await folder(`mta-ingest-20230605T160000Z-dddddd-p${dead}-Abc123`, undefined);
       await folder('unrelated-folder', hostname());
+      // In a container every run is PID 1: a killed earlier run's folder carries our PID.
+      await folder(`mta-ingest-20230605T160000Z-eeeeee-p${process.pid}-Abc123`, hostname());
       const removed = await removeStaleWorkDirs(work, silentLogger);
-      expect(removed).toEqual([`mta-ingest-20230605T160000Z-aaaaaa-p${dead}-Abc123`]);
+      expect(removed.sort()).toEqual([
+        `mta-ingest-20230605T160000Z-aaaaaa-p${dead}-Abc123`,
+        `mta-ingest-20230605T160000Z-eeeeee-p${process.pid}-Abc123`,
+      ]);
       expect((await readdir(work)).sort()).toEqual([
         `mta-ingest-20230605T160000Z-bbbbbb-p${live}-Abc123`,
         `mta-ingest-20230605T160000Z-cccccc-p${dead}-Abc123`,

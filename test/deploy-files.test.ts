@@ -3,10 +3,23 @@
  * Google Cloud is here, so each file is parsed and held to the settings that matter (the
  * schedule and its time zone, no overlapping runs, non-root, the fan-out count equal to the
  * completions, the image's entrypoint existing in the package, the terraform table equal to the
- * schema module, no lifecycle rule deleting live lake data, least-privilege roles).
+ * schema module, no lifecycle rule deleting live lake data, least-privilege roles, an
+ * allow-list build context). Shell steps that decide something (the weekly workflow's check of
+ * its variables, the Prefect install's venv decision) are run with bash against stand-ins.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -156,6 +169,15 @@ describe('Kubernetes manifests', () => {
     expect(taskShareFromEnv(data)).toBeUndefined();
   });
 
+  it('a pod disrupted by a node drain or preemption is retried without counting against the backoff limits', () => {
+    for (const job of [at(cronJob, 'spec', 'jobTemplate', 'spec'), backfill.spec]) {
+      const rules = at(job, 'podFailurePolicy', 'rules') as Doc[];
+      // The first matching rule wins, so it must come before the exit-code rules.
+      expect(rules[0]).toEqual({ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] });
+      expect(rules.length).toBeGreaterThan(1);
+    }
+  });
+
   it('the service account maps to a Google service account through Workload Identity', () => {
     expect(at(serviceAccount, 'metadata', 'annotations', 'iam.gke.io/gcp-service-account')).toMatch(
       /^[a-z][a-z0-9-]+@[A-Za-z0-9-]+\.iam\.gserviceaccount\.com$/,
@@ -215,6 +237,10 @@ describe('GitHub Actions workflows', () => {
     expect(platforms).toEqual(expect.arrayContaining(['linux/amd64', 'linux/arm64']));
     expect(build.push).toBe(true);
     expect(build.tags).toBe('${{ steps.meta.outputs.tags }}');
+    // metadata-action's labels would overwrite the Dockerfile's (licenses empty without a
+    // LICENSE file): the Dockerfile's LABEL is the only source, filled by the build arguments.
+    expect(build.labels).toBeUndefined();
+    expect(JSON.stringify(release)).not.toContain('outputs.labels');
     // The Dockerfile's label arguments are filled in.
     const buildArgs = String(build['build-args']);
     for (const arg of dockerfile().args.filter((a) => a === 'VERSION' || a === 'REVISION')) {
@@ -238,7 +264,42 @@ describe('GitHub Actions workflows', () => {
       .filter((run): run is string => typeof run === 'string');
     expect(scripts.join('\n')).not.toMatch(/\$\{\{\s*(github\.event\.)?inputs\./);
     expect(scripts.join('\n')).toMatch(/docker run .*"\$IMAGE" "\$\{args\[@\]\}"/s);
-    expect(at(weekly, 'concurrency', 'cancel-in-progress')).toBe(false);
+    // Scheduled and manual runs in separate groups: a backfill queued by hand never replaces a
+    // pending weekly run (nor the reverse), and each kind runs one at a time.
+    expect(at(weekly, 'concurrency')).toEqual({
+      group: '${{ github.workflow }}-${{ github.event_name }}',
+      'cancel-in-progress': false,
+    });
+  });
+
+  it('weekly: fails at once (::error::, exit 2) without an image, or without a block or both lake and warehouse', () => {
+    const all = steps(weekly);
+    const check = all[0]?.run;
+    expect(check, 'the first step checks the variables').toEqual(expect.any(String));
+    const auth = all.findIndex((s) => String(s.uses).startsWith('google-github-actions/auth@'));
+    expect(auth).toBeGreaterThan(0);
+    const jobEnv = at(weekly, 'jobs', 'ingest', 'env') as Doc;
+    const names = ['IMAGE', 'MTA_INGEST_LAKE', 'MTA_INGEST_WAREHOUSE', 'MTA_INGEST_BLOCK'];
+    expect(Object.keys(jobEnv)).toEqual(expect.arrayContaining(names));
+    const cases: [Record<string, string>, number][] = [
+      [{ IMAGE: 'img' }, 2],
+      [{ IMAGE: 'img', MTA_INGEST_LAKE: 'gs://b/p' }, 2],
+      [{ IMAGE: 'img', MTA_INGEST_WAREHOUSE: 'bigquery://p/d' }, 2],
+      [{ MTA_INGEST_BLOCK: 'gcp-prod' }, 2],
+      [{ IMAGE: 'img', MTA_INGEST_BLOCK: 'gcp-prod' }, 0],
+      [{ IMAGE: 'img', MTA_INGEST_LAKE: 'gs://b/p', MTA_INGEST_WAREHOUSE: 'bigquery://p/d' }, 0],
+    ];
+    for (const [vars, status] of cases) {
+      // An unset repository variable reaches the step as an empty string.
+      const env = { PATH: process.env.PATH, ...Object.fromEntries(names.map((n) => [n, ''])), ...vars };
+      // How GitHub runs a `run` step on Linux.
+      const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', check as string], {
+        env,
+        encoding: 'utf8',
+      });
+      expect(result.status, JSON.stringify(vars)).toBe(status);
+      if (status !== 0) expect(result.stdout, JSON.stringify(vars)).toMatch(/^::error::\S/m);
+    }
   });
 
   it('ci: runs .ci/run', () => {
@@ -297,6 +358,33 @@ function dockerfile(): Dockerfile {
   };
 }
 
+/**
+ * Whether Docker leaves `path` (relative to the context) out of the build context: the last
+ * .dockerignore pattern that matches the path or one of its parent folders decides, `!` keeps.
+ * `*` and `?` stay within a path segment, `**` spans any number of them.
+ */
+function dockerIgnored(patterns: string[], path: string): boolean {
+  const parts = path.split('/');
+  let ignored = false;
+  for (const line of patterns) {
+    const keep = line.startsWith('!');
+    const pattern = (keep ? line.slice(1) : line).replace(/^\/+|\/+$/g, '');
+    const source = pattern
+      .split(/(\*\*\/?|\*|\?)/)
+      .map((token) => {
+        if (token === '**/') return '(?:.*/)?';
+        if (token === '**') return '.*';
+        if (token === '*') return '[^/]*';
+        if (token === '?') return '[^/]';
+        return token.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+      })
+      .join('');
+    const regex = new RegExp(`^${source}$`);
+    if (parts.some((_, i) => regex.test(parts.slice(0, i + 1).join('/')))) ignored = !keep;
+  }
+  return ignored;
+}
+
 describe('Dockerfile', () => {
   const docker = dockerfile();
   const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; files: string[] };
@@ -348,19 +436,72 @@ describe('Dockerfile', () => {
     expect(docker.args).toEqual(expect.arrayContaining(['VERSION', 'REVISION']));
   });
 
-  it('.dockerignore keeps node_modules and data out, and everything the package ships in', () => {
-    const ignored = read('.dockerignore')
+  it('.dockerignore is an allow-list: the package and lock file in, secrets and everything else out', () => {
+    const patterns = read('.dockerignore')
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line !== '' && !line.startsWith('#'));
-    expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', 'data', '.git']));
-    const kept = [...pkg.files, 'package.json', 'package-lock.json', 'README.md'];
-    for (const pattern of ignored) {
-      for (const path of kept) {
-        const name = path.replace(/\/$/, '');
-        expect(name === pattern || name.startsWith(`${pattern}/`), `${pattern} hides ${path}`).toBe(false);
-      }
+    expect(patterns[0]).toBe('*');
+    const ignored = (path: string): boolean => dockerIgnored(patterns, path);
+    // What the Dockerfile copies from the context, and what `npm pack` (COPY . .) reads.
+    const kept = ['package.json', 'package-lock.json', 'README.md'];
+    for (const copy of docker.copies.filter((c) => !c.startsWith('--from'))) {
+      kept.push(
+        ...copy
+          .split(/\s+/)
+          .slice(0, -1)
+          .filter((source) => source !== '.'),
+      );
     }
+    for (const entry of pkg.files) {
+      const dir = entry.replace(/\/$/, '');
+      kept.push(dir);
+      for (const file of readdirSync(join(ROOT, dir), { recursive: true }))
+        kept.push(`${dir}/${String(file)}`);
+    }
+    expect(kept.length).toBeGreaterThan(20);
+    for (const path of kept) expect(ignored(path), `${path} is left out of the build context`).toBe(false);
+    const leaked = [
+      'key.json',
+      '.env',
+      '.env.production',
+      '.npmrc',
+      'gha-creds-0123456789abcdef.json',
+      'secrets/key.json',
+      'node_modules/@duckdb/node-bindings-linux-x64/duckdb.node',
+      'data/warehouse.duckdb',
+      '.git/config',
+      '.github/workflows/ci.yml',
+      '.ci/.cache/bin/fake-gcs-server',
+      'coverage/index.html',
+      'test/deploy-files.test.ts',
+      'terraform/main.tf',
+      'deployments/kubernetes/backfill-job.yaml',
+      'deployments/cron/README.md',
+      'Dockerfile',
+      'mta-ingest-0.1.0.tgz',
+      'src/node_modules/x/index.js',
+      'src/.env',
+      'blocks/.npmrc',
+      'npm-debug.log',
+    ];
+    for (const path of leaked) expect(ignored(path), `${path} reaches the build context`).toBe(true);
+    // Everything at the top of this checkout but the allowed names stays out.
+    const allowed = new Set([
+      'package.json',
+      'package-lock.json',
+      'README.md',
+      'src',
+      'blocks',
+      'deployments',
+    ]);
+    for (const name of readdirSync(ROOT)) {
+      if (!allowed.has(name)) expect(ignored(name), `${name} reaches the build context`).toBe(true);
+    }
+  });
+
+  it('.gitignore keeps the auth action’s credential files out of git', () => {
+    expect(read('.gitignore').split('\n')).toContain('gha-creds-*.json');
   });
 });
 
@@ -441,6 +582,23 @@ describe('terraform', () => {
     expect(attribute(table!, 'deletion_protection')).toBe('true');
   });
 
+  it('enables the APIs the worker, Cloud Run, the scheduler and the token exchanges call', () => {
+    const apis = resource('google_project_service', 'apis');
+    const services = [...apis.matchAll(/"([a-z]+\.googleapis\.com)"/g)].map((m) => m[1]);
+    expect(services.sort()).toEqual([
+      'bigquery.googleapis.com',
+      'cloudscheduler.googleapis.com',
+      'iam.googleapis.com',
+      // google-github-actions/auth with service_account, and GKE Workload Identity, mint the
+      // worker's tokens through IAM Credentials; STS exchanges GitHub's OIDC token.
+      'iamcredentials.googleapis.com',
+      'run.googleapis.com',
+      'storage.googleapis.com',
+      'sts.googleapis.com',
+    ]);
+    expect(attribute(apis, 'disable_on_destroy')).toBe('false');
+  });
+
   it('the bucket: uniform access, versioning, public access prevented, and no rule deleting live objects', () => {
     const bucket = resource('google_storage_bucket', 'lake');
     expect(attribute(bucket, 'uniform_bucket_level_access')).toBe('true');
@@ -477,7 +635,19 @@ describe('terraform', () => {
     ]);
     expect(granted('google_project_iam_member')).toEqual([
       { role: '"roles/bigquery.jobUser"', scope: 'var.project_id' },
+      { role: 'google_project_iam_custom_role.job_reader.name', scope: 'var.project_id' },
     ]);
+    for (const body of hclBlocks(tf, 'resource', 'google_project_iam_member').values()) {
+      expect(attribute(body, 'member')).toBe('google_service_account.worker.member');
+    }
+    // jobUser shows the worker only its own jobs; it gets load jobs by id that another identity
+    // may have started (the manifest's job, the job behind a 409): jobs.get, and nothing else.
+    const roles = hclBlocks(tf, 'resource', 'google_project_iam_custom_role');
+    expect([...roles.keys()]).toEqual(['google_project_iam_custom_role.job_reader']);
+    const jobReader = resource('google_project_iam_custom_role', 'job_reader');
+    expect(attribute(jobReader, 'project')).toBe('var.project_id');
+    expect(attribute(jobReader, 'permissions')).toBe('["bigquery.jobs.get"]');
+    expect(attribute(jobReader, 'role_id')).toMatch(/^"[a-zA-Z0-9_.]{3,64}"$/);
     expect(tf).not.toMatch(
       /roles\/(owner|editor|storage\.admin|bigquery\.admin|iam\.serviceAccountTokenCreator)"/,
     );
@@ -544,10 +714,131 @@ describe('terraform', () => {
     for (const [name, body] of outputs) expect(attribute(body, 'description'), name).toBeDefined();
   });
 
+  it('the deployment files name only terraform variables and outputs that exist', () => {
+    const vars = variables();
+    const outputs = hclBlocks(read('terraform/outputs.tf'), 'output');
+    const files = [
+      ...readdirSync(join(ROOT, K8S)).map((name) => `${K8S}/${name}`),
+      ...readdirSync(join(ROOT, WORKFLOWS)).map((name) => `${WORKFLOWS}/${name}`),
+    ];
+    let mentions = 0;
+    for (const file of files) {
+      const text = read(file);
+      for (const [, name] of text.matchAll(/\bvar\.(\w+)/g)) {
+        expect(vars.has(name ?? ''), `${file}: var.${name} is no terraform variable`).toBe(true);
+        mentions++;
+      }
+      for (const [, name] of text.matchAll(/\bterraform output (\w+)/g)) {
+        expect(outputs.has(name ?? ''), `${file}: terraform output ${name} does not exist`).toBe(true);
+        mentions++;
+      }
+    }
+    expect(mentions).toBeGreaterThan(1);
+    expect(read(`${K8S}/serviceaccount.yaml`)).toMatch(/\bvar\.workload_identity_members\b/);
+  });
+
   it('versions.tf pins Terraform and the google provider', () => {
     const versions = read('terraform/versions.tf');
     expect(versions).toMatch(/required_version\s*=\s*">= 1\.\d+\.\d+"/);
     expect(versions).toMatch(/source\s*=\s*"hashicorp\/google"\s*\n\s*version\s*=\s*"~> \d+\.\d+"/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// .ci/install-test-servers
+
+describe('.ci/install-test-servers', () => {
+  const writeExecutable = (path: string, text: string): void => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    chmodSync(path, 0o755);
+  };
+
+  it('Prefect: a venv whose pip does not run (a failed creation) is recreated with --clear; a good one is kept', () => {
+    const script = read('.ci/install-test-servers');
+    const start = script.indexOf('\n# Prefect, in a virtualenv');
+    expect(start).toBeGreaterThan(0);
+    const section = script.slice(start);
+    const version = /^PREFECT_VERSION="([^"]+)"$/m.exec(section)?.[1];
+    expect(version).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'install-test-servers-'));
+    try {
+      const log = join(dir, 'calls.log');
+      const venv = join(dir, '.ci/.cache/prefect-venv');
+      // What a failed `python3 -m venv` leaves (no ensurepip): bin/python runs, its pip does not.
+      writeExecutable(
+        join(venv, 'bin/python'),
+        '#!/bin/sh\necho "broken-venv-python $*" >>"$LOG"\n[ "$1 $2" = "-m pip" ] && { echo "No module named pip" >&2; exit 1; }\nexit 0\n',
+      );
+      // A stand-in python3 (no network, no real Prefect): `-m venv [--clear] DIR` makes a venv
+      // whose pip runs and whose `pip install` puts a `prefect` printing the pinned version.
+      // Like a venv that cannot install pip, it keeps an existing bin/python unless --clear.
+      const venvPython = [
+        '#!/bin/sh',
+        'echo "venv-python $*" >>"$LOG"',
+        'if [ "$1 $2 $3" = "-m pip install" ]; then',
+        `  printf '#!/bin/sh\\necho ${version}\\n' >"$(dirname "$0")/prefect"`,
+        '  chmod +x "$(dirname "$0")/prefect"',
+        'fi',
+        'exit 0',
+      ].join('\n');
+      writeExecutable(
+        join(dir, 'bin/python3'),
+        [
+          '#!/bin/sh',
+          'echo "python3 $*" >>"$LOG"',
+          'if [ "$1" = "--version" ]; then echo "Python 3.12.0"; exit 0; fi',
+          '[ "$1 $2" = "-m venv" ] || exit 1',
+          'shift 2',
+          'if [ "$1" = "--clear" ]; then shift; rm -rf "$1"; fi',
+          '[ -e "$1/bin/python" ] && exit 1',
+          'mkdir -p "$1/bin"',
+          `cat >"$1/bin/python" <<'EOF'\n${venvPython}\nEOF`,
+          'chmod +x "$1/bin/python"',
+        ].join('\n') + '\n',
+      );
+      const run = (): { status: number | null; out: string } => {
+        const result = spawnSync('bash', ['-c', `set -euo pipefail\nroot='${dir}'\n${section}`], {
+          env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, LOG: log },
+          encoding: 'utf8',
+        });
+        return { status: result.status, out: result.stdout + result.stderr };
+      };
+      const calls = (): string[] =>
+        existsSync(log)
+          ? readFileSync(log, 'utf8')
+              .trim()
+              .split('\n')
+              .filter((l) => l !== '')
+          : [];
+
+      let result = run();
+      expect(result.status, result.out).toBe(0);
+      expect(result.out).toContain(`prefect ${version}: installed in ${venv}`);
+      expect(calls()).toContain(`python3 -m venv --clear ${venv}`);
+      expect(calls()).toContain(
+        `venv-python -m pip install --quiet --disable-pip-version-check prefect==${version}`,
+      );
+
+      // Installed: the next run does nothing.
+      writeFileSync(log, '');
+      result = run();
+      expect(result.status, result.out).toBe(0);
+      expect(result.out).toContain(`prefect ${version}: already installed`);
+      expect(calls()).toEqual([]);
+
+      // A venv whose pip runs but without Prefect is reused as it is.
+      rmSync(join(venv, 'bin/prefect'));
+      writeFileSync(log, '');
+      result = run();
+      expect(result.status, result.out).toBe(0);
+      expect(calls().filter((call) => call.startsWith('python3 -m venv'))).toEqual([]);
+      expect(calls()).toContain(
+        `venv-python -m pip install --quiet --disable-pip-version-check prefect==${version}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

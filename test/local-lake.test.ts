@@ -166,6 +166,15 @@ describe('LocalLake temporaries', () => {
     expect(existsSync(other)).toBe(true);
   });
 
+  it("sweeps a temporary named with this process's PID that this process is not writing", async () => {
+    // In a container every run is PID 1: a killed earlier run's temporary carries our PID.
+    await mkdir(join(root, 'a'), { recursive: true });
+    const earlier = join(root, 'a', `k.json.tmp-p${process.pid}-0123456789ab`);
+    await writeFile(earlier, 'half');
+    expect(await new LocalLake(root).removeStaleTemporaries(['a/k.json'])).toBe(1);
+    expect(existsSync(earlier)).toBe(false);
+  });
+
   it('a successful write leaves no temporary', async () => {
     await lake.putText('a/k.json', 'x', 'application/json');
     const source = join(scratch, 's.bin');

@@ -538,7 +538,7 @@ describe('blocks in Prefect', () => {
     for (const [section, required, properties] of [
       ['source', [], ['url', 'fetchTimeoutMs', 'fetchAttempts', 'fetchBackoffMs']],
       ['lake', ['uri'], ['uri', 'gcsEmulator']],
-      ['warehouse', ['uri'], ['uri', 'bigqueryEmulator']],
+      ['warehouse', ['uri'], ['uri', 'bigqueryEmulator', 'lockWaitMs']],
       ['container', ['image'], ['image', 'pullPolicy']],
       ['worker', [], ['workDir']],
     ] as const) {

@@ -3,7 +3,7 @@
  * the real CLI as a child process, against a real HTTP server on 127.0.0.1 serving the real
  * MTA files.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,17 @@ describe('the real week 2023-06-03', () => {
     expect(count!.n).toBe(BigInt(REAL_WEEK_ROWS));
     const loads = await warehouse('SELECT drop_date::VARCHAR AS d, rows FROM _mta_ingest_loads');
     expect(loads).toEqual([{ d: WEEK, rows: BigInt(REAL_WEEK_ROWS) }]);
+  });
+
+  it('fails a --force reload whose lake write fails, rather than taking its own earlier manifest', async () => {
+    expect((await run('--date', WEEK)).code).toBe(0);
+    // A folder where the Parquet object goes: the lake's write (a rename into place) fails.
+    await rm(parquetPath());
+    await mkdir(join(parquetPath(), 'blocker'), { recursive: true });
+    const forced = await run('--date', WEEK, '--force', '--log-level', 'info');
+    expect(forced.code, forced.stdout).toBe(1);
+    expect(forced.stdout).toMatch(/^2023-06-03\s+failed\s/m);
+    expect(forced.stderr).not.toContain('store.adopted');
   });
 
   it('is "already loaded" without validators too, by comparing the sha256 of the body', async () => {

@@ -4,10 +4,15 @@
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
 import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
+import {
+  ingestWeek,
+  warehouseUnavailable,
+  type ProgressEvent,
+  type WeekReport,
+} from '../pipeline/ingest-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
@@ -68,13 +73,19 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
     );
     for (const date of dates) {
       if (options.signal?.aborted) break;
-      const week = await ctx.withWeek((resources) =>
-        ingestWeek(ctx, resources, date, {
-          force: options.force,
-          strict: options.strict ?? false,
-          isLatest: date === latest,
-        }),
-      );
+      const weekOptions = {
+        force: options.force,
+        strict: options.strict ?? false,
+        isLatest: date === latest,
+      };
+      const week = await ctx
+        .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
+        .catch((error: unknown) => {
+          // ingestWeek reports its own failures; this is the warehouse held by another run
+          // past the wait. Other failures to open it (settings, schema) still end the run.
+          if (!(error instanceof WarehouseBusyError)) throw error;
+          return warehouseUnavailable(ctx, date, error, weekOptions);
+        });
       weeks.push(week);
       options.onWeek?.(week);
     }

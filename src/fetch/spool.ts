@@ -168,8 +168,7 @@ export class Spool {
     let written = at;
     let start = from;
     const digits = this.nextDigits;
-    // Real files have no CR, or only CRLF ends: look for stray ones only in a chunk holding any.
-    const anyCr = input.indexOf(CR, from) !== -1;
+    let nextCr = input.indexOf(CR, from);
     for (let end = input.indexOf(NEWLINE, start); end !== -1; end = input.indexOf(NEWLINE, start)) {
       this.lineNumber += 1;
       let lineEnd = end;
@@ -181,7 +180,11 @@ export class Spool {
         written += digits.copyTo(out, written);
         out[written++] = COMMA;
         const copied = input.copy(out, written, start, lineEnd);
-        if (anyCr) blankOut(out, written, written + copied, CR);
+        // Real files have no CR inside a line (CRLF's CR is already off): blank out stray ones
+        // only in a line that holds one. The next CR is found once and passed by, not searched
+        // for again per line (indexOf is native; the byte loop is not).
+        if (nextCr !== -1 && nextCr < start) nextCr = input.indexOf(CR, start);
+        if (nextCr !== -1 && nextCr < lineEnd) blankOut(out, written, written + copied, CR);
         written += copied;
         out[written++] = NEWLINE;
       }

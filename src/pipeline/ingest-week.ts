@@ -84,6 +84,32 @@ export interface WeekOptions {
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
 const FETCH_LOG_STEP = 8 * 1024 * 1024;
 
+/**
+ * The report of a week whose warehouse could not be opened (a DuckDB file another run held past
+ * the wait): the week failed, and the run goes on to the next.
+ */
+export function warehouseUnavailable(
+  ctx: RunContext,
+  date: IsoDate,
+  error: unknown,
+  options: Pick<WeekOptions, 'isLatest'>,
+): WeekReport {
+  ctx.log.error(
+    { event: 'week.failed', dropDate: date, stage: 'load', error: oneLine(error) },
+    'week failed',
+  );
+  const week: WeekReport = {
+    dropDate: date,
+    outcome: 'failed',
+    sourceUrl: sourceUrlFor(ctx.config.sourceUrl, date),
+    bytes: 0,
+    seconds: 0,
+    detail: oneLine(error),
+    failedStage: 'load',
+  };
+  return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+}
+
 export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
   return `${sourceUrl}/${fileNameFor(date)}`;
 }
@@ -175,8 +201,10 @@ export async function ingestWeek(
 
     const unchanged = fetched.outcome === 'not-modified' || sameSource(fetched, manifest);
     if (confirm && manifest && unchanged) {
-      if (manifest.load?.jobId !== loaded.jobId) {
-        // Loaded, but a run died before recording it in the manifest: record it now.
+      const recordedHere = manifest.load?.warehouse === week.warehouse.description;
+      if (manifest.load === undefined || (recordedHere && manifest.load.jobId !== loaded.jobId)) {
+        // Loaded, but a run died before recording it in the manifest: record it now. (A record
+        // of another warehouse sharing this lake is left alone: it is that warehouse's state.)
         await recordLoad(weekCtx, week.warehouse, keys, manifest, loaded);
         log.info({ event: 'record.repaired', jobId: loaded.jobId }, 'recorded a load the manifest lacked');
       }
@@ -250,7 +278,7 @@ export async function ingestWeek(
     const storeStarted = performance.now();
     const storeDone = begin('store');
     const source = fetched;
-    const stored = await storeOrAdopt(weekCtx, keys, source.sha256, () =>
+    const stored = await storeOrAdopt(weekCtx, keys, source.sha256, manifest, () =>
       store(weekCtx, date, keys, source, converted, quality, { fetchMs, convertMs, storeStarted }),
     );
     storeDone();
@@ -445,15 +473,20 @@ async function storeOrAdopt(
   ctx: RunContext,
   keys: WeekKeys,
   sha256: string,
+  /** The manifest as this run read it at the week's start: not another run's work. */
+  before: Manifest | undefined,
   store: () => Promise<Manifest>,
 ): Promise<Manifest> {
   try {
     return await store();
   } catch (error) {
     const committed = await readManifest(ctx, keys).catch(() => undefined);
-    if (committed?.source.sha256 !== sha256) throw error;
+    const byAnotherRun =
+      committed?.source.sha256 === sha256 &&
+      (committed.runId !== before?.runId || committed.writtenAt !== before.writtenAt);
+    if (!committed || !byAnotherRun) throw error;
     ctx.log.info(
-      { event: 'store.adopted', runId: committed.runId, error: oneLine(error) },
+      { event: 'store.adopted', adoptedRunId: committed.runId, error: oneLine(error) },
       'another run stored this source version meanwhile; loading from its manifest',
     );
     return committed;

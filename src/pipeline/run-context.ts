@@ -6,24 +6,17 @@
  * and a run's RSS climbed from 300 MB to 430 MB over 10 weeks with one engine; closed after
  * each week, every week starts from the same ~130 MB. Opening one costs about 30 ms.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Config } from '../config.ts';
 import type { Lake } from '../lake/lake.ts';
-import type { Warehouse, WarehouseOpenExtras } from '../warehouse/warehouse.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
 import type { ProgressEvent } from './ingest-week.ts';
-import {
-  openLake,
-  openWarehouse,
-  overridesFor,
-  type BackendOverrides,
-  type WarehouseOpenOptions,
-} from '../backends.ts';
-import { createWorkDir, removeStaleWorkDirs } from './work-dir.ts';
+import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
+import { createWorkDir, removeStaleWorkDirs, removeWorkDir } from './work-dir.ts';
 
 /** A week's own resources, closed when the week ends. */
 export interface WeekResources {
@@ -78,10 +71,13 @@ export async function openRunContext(
     async withWeek(use) {
       const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
       try {
-        // The extras reach the backend through openWarehouse untouched; a DuckDB file logs
-        // through them while it waits for another run to let go of it.
-        const options: WarehouseOpenOptions & WarehouseOpenExtras = { engine, lake, overrides, log: runLog };
-        const warehouse = await openWarehouse(config.warehouse, options);
+        const warehouse = await openWarehouse(config.warehouse, {
+          engine,
+          lake,
+          overrides,
+          log: runLog,
+          lockWaitMs: config.lockWaitMs,
+        });
         try {
           let converter: Promise<DuckDBConnection> | undefined;
           return await use({ warehouse, converter: () => (converter ??= engine().then((e) => e.connect())) });
@@ -92,6 +88,6 @@ export async function openRunContext(
         engine.opened()?.close();
       }
     },
-    close: () => rm(workDir, { recursive: true, force: true }),
+    close: () => removeWorkDir(workDir),
   };
 }

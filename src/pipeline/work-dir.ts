@@ -11,7 +11,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isProcessAlive } from '../util/process-alive.ts';
+import { isOwnerAlive } from '../util/process-alive.ts';
 import type { Logger } from '../log.ts';
 import { UsageError } from '../errors.ts';
 import { ENV } from '../config.ts';
@@ -38,9 +38,19 @@ export async function createWorkDir(base: string, runId: string): Promise<string
     }
     throw error;
   }
+  LIVE.add(dir);
   await writeFile(join(dir, OWNER_FILE), `${hostname()}\n`);
   return dir;
 }
+
+/** Removes a run's scratch folder when the run ends. */
+export async function removeWorkDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  LIVE.delete(dir);
+}
+
+/** The scratch folders of this process's runs that have not ended. */
+const LIVE = new Set<string>();
 
 /** Removes the scratch folders of dead runs in `base`; returns their names. */
 export async function removeStaleWorkDirs(base: string, log: Logger): Promise<string[]> {
@@ -53,8 +63,8 @@ export async function removeStaleWorkDirs(base: string, log: Logger): Promise<st
   const removed: string[] = [];
   for (const entry of entries) {
     const pid = entry.isDirectory() ? NAME.exec(entry.name)?.[1] : undefined;
-    if (pid === undefined || isProcessAlive(Number(pid))) continue;
     const dir = join(base, entry.name);
+    if (pid === undefined || isOwnerAlive(Number(pid), dir, LIVE)) continue;
     if (!(await leftHere(dir))) continue;
     try {
       await rm(dir, { recursive: true, force: true });

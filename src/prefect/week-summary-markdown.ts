@@ -5,6 +5,7 @@
  */
 import type { RunSummary } from '../commands/run.ts';
 import type { WeekReport } from '../pipeline/ingest-week.ts';
+import { oneLine } from '../errors.ts';
 
 const count = new Intl.NumberFormat('en-US');
 /** Prefect shows a state's message on one line; a backfill of failed weeks is cut here. */
@@ -45,7 +46,7 @@ export function stateMessage(summary: RunSummary, interrupted: boolean): string 
   const notLoaded = summary.weeks.filter((w) => w.outcome === 'failed' || w.outcome === 'not-published');
   const reasons = notLoaded.map((w) => `${w.dropDate} ${w.outcome}${w.detail ? `: ${w.detail}` : ''}`);
   const head = interrupted ? `interrupted after ${counts}` : counts;
-  return oneLine([head, ...reasons].join('; '));
+  return capped([head, ...reasons].join('; '));
 }
 
 function outcomeCounts(weeks: readonly WeekReport[]): string {
@@ -61,7 +62,8 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
 
-function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ');
+/** One line (errors.ts), cut to Prefect's state message length. */
+function capped(text: string): string {
+  const line = oneLine(text);
   return line.length <= MESSAGE_LIMIT ? line : `${line.slice(0, MESSAGE_LIMIT - 1)}…`;
 }

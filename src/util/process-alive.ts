@@ -16,3 +16,12 @@ export function isProcessAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Whether the process that named `path` with its PID is still at work on it. A path with this
+ * process's own PID is alive only if this process has it in hand (`ownLive`): in a container
+ * every run is PID 1, so what a killed earlier run left carries this run's PID.
+ */
+export function isOwnerAlive(pid: number, path: string, ownLive: ReadonlySet<string>): boolean {
+  return pid === process.pid ? ownLive.has(path) : isProcessAlive(pid);
+}

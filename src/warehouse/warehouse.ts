@@ -7,7 +7,6 @@
  * so the warehouse never holds a week twice, and a recorded load always matches the rows.
  */
 import type { IsoDate } from '../dates/drop-dates.ts';
-import type { Logger } from '../log.ts';
 
 /** What differs between backends, declared rather than tested for by name. */
 export interface WarehouseCapabilities {
@@ -77,17 +76,6 @@ export interface Warehouse {
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
   loadWeek(load: WeekLoad): Promise<LoadedWeek>;
   close(): Promise<void>;
-}
-
-/**
- * What a run hands a warehouse when it opens it for writing, beyond the backend options: where
- * to say that it is waiting for another run (a DuckDB file takes one writer at a time), and how
- * long it may wait. Backends that never wait ignore it.
- */
-export interface WarehouseOpenExtras {
-  log?: Logger | undefined;
-  /** Longest wait for another process's hold on the warehouse (default: DEFAULT_LOCK_WAIT_MS). */
-  lockWaitMs?: number | undefined;
 }
 
 /**

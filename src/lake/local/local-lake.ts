@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { LakeError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
-import { isProcessAlive } from '../../util/process-alive.ts';
+import { isOwnerAlive } from '../../util/process-alive.ts';
 
 const TEMP_MARK = '.tmp-';
 /** `p<pid>-<hex>` after TEMP_MARK; a temporary without a PID predates this and has no owner. */
@@ -111,6 +111,7 @@ export class LocalLake implements Lake {
   private async atomicWrite(key: string, write: (tempPath: string) => Promise<void>): Promise<StoredObject> {
     const path = this.pathOf(key);
     const temp = `${path}${TEMP_MARK}p${process.pid}-${randomBytes(6).toString('hex')}`;
+    WRITING.add(temp);
     try {
       await mkdir(dirname(path), { recursive: true });
       await removeStaleTemps(path);
@@ -122,9 +123,14 @@ export class LocalLake implements Lake {
     } catch (error) {
       await rm(temp, { force: true });
       throw new LakeError(`writing ${this.uriOf(key)} failed: ${oneLine(error)}`, { cause: error });
+    } finally {
+      WRITING.delete(temp);
     }
   }
 }
+
+/** The temporaries this process is writing now (of any LocalLake instance). */
+const WRITING = new Set<string>();
 
 /**
  * Temporaries a killed run left beside this object: those whose writer is no longer alive, and
@@ -136,8 +142,9 @@ async function removeStaleTemps(path: string): Promise<number> {
   for (const entry of await readdir(dirname(path))) {
     if (!entry.startsWith(`${name}${TEMP_MARK}`)) continue;
     const owner = TEMP_OWNER.exec(entry.slice(name.length + TEMP_MARK.length))?.[1];
-    if (owner !== undefined && isProcessAlive(Number(owner))) continue;
-    await rm(join(dirname(path), entry), { force: true });
+    const temp = join(dirname(path), entry);
+    if (owner !== undefined && isOwnerAlive(Number(owner), temp, WRITING)) continue;
+    await rm(temp, { force: true });
     removed += 1;
   }
   return removed;

@@ -20,14 +20,7 @@ import type { IsoDate } from '../../dates/drop-dates.ts';
 import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
 import { sqlString } from '../../util/sql.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
-import type {
-  LoadedWeek,
-  StationTotal,
-  Warehouse,
-  WarehouseCapabilities,
-  WarehouseOpenExtras,
-  WeekLoad,
-} from '../warehouse.ts';
+import type { LoadedWeek, StationTotal, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
 import { attachWaiting } from './lock.ts';
 
 /** The name the warehouse file is attached under in the engine. */
@@ -52,10 +45,7 @@ export class DuckDBWarehouse implements Warehouse {
    * never create it: a missing file reads as an empty warehouse. DuckDB allows one process per
    * file; while another holds it, this waits (up to `lockWaitMs`), then fails with one line.
    */
-  static async open(
-    path: string,
-    options: WarehouseOpenOptions & WarehouseOpenExtras,
-  ): Promise<DuckDBWarehouse> {
+  static async open(path: string, options: WarehouseOpenOptions): Promise<DuckDBWarehouse> {
     const file = resolve(path);
     const readOnly = options.readOnly === true;
     try {

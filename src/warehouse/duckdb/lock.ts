@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { WarehouseError, oneLine } from '../../errors.ts';
+import { WarehouseBusyError, oneLine } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { DEFAULT_LOCK_WAIT_MS } from '../warehouse.ts';
 
@@ -52,7 +52,7 @@ export async function attachWaiting(db: DuckDBConnection, attach: string, wait: 
       if (!holder) throw error;
       const waited = Date.now() - started;
       if (waited >= waitMs) {
-        throw new WarehouseError(
+        throw new WarehouseBusyError(
           `the DuckDB warehouse ${wait.file} is still in use by another process (PID ${holder.pid ?? 'unknown'}) after waiting ${(waited / 1000).toFixed(1)} s: is a run stuck?`,
           { cause: error },
         );
