@@ -8,13 +8,20 @@ locals {
   labels        = { app = "mta-ingest" }
 }
 
+# iamcredentials: google-github-actions/auth with service_account, and GKE Workload Identity,
+# mint the worker's access tokens through the IAM Service Account Credentials API
+# (generateAccessToken). sts: the Security Token Service exchanges GitHub's OIDC token for a
+# federated token; it is needed in this project when the GitHub workload identity pool lives
+# here (harmless otherwise).
 resource "google_project_service" "apis" {
   for_each = toset([
     "bigquery.googleapis.com",
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
+    "sts.googleapis.com",
   ])
 
   service = each.value

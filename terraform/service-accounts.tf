@@ -1,5 +1,6 @@
 # The worker's identity, with least privilege: read and write objects in the lake bucket only,
-# edit data in the warehouse dataset only, and run (load) jobs in the project.
+# edit data in the warehouse dataset only, run (load) jobs in the project, and read any job in
+# the project by id.
 resource "google_service_account" "worker" {
   account_id   = "mta-ingest"
   display_name = "mta-ingest worker"
@@ -38,6 +39,32 @@ resource "google_bigquery_dataset_iam_member" "worker_data" {
 resource "google_project_iam_member" "worker_jobs" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
+  member  = google_service_account.worker.member
+}
+
+# bigquery.jobs.get on every job in the project, and nothing else. jobUser lets the worker see
+# only the jobs it created itself, but the worker reads load jobs by their deterministic id
+# whoever created them (src/warehouse/bigquery/bigquery-warehouse.ts): loadedWeek() gets the
+# job the lake's manifest records, and startJob() gets the existing job after a 409 on insert.
+# Either job may have been started by another identity (a run from a developer's machine with
+# their own credentials, or under another service account), and without this permission the
+# worker would get 403 instead of the job. Predefined roles that include jobs.get (e.g.
+# bigquery.resourceViewer) grant more. It does let the worker read the configuration of the
+# project's other jobs, query text included: give mta-ingest a project of its own if that
+# matters.
+resource "google_project_iam_custom_role" "job_reader" {
+  project     = var.project_id
+  role_id     = "mtaIngestJobReader"
+  title       = "mta-ingest job reader"
+  description = "Get any BigQuery job in the project by id (mta-ingest reads load jobs that another identity may have started)."
+  permissions = ["bigquery.jobs.get"]
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "worker_job_reader" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.job_reader.name
   member  = google_service_account.worker.member
 }
 
