@@ -11,8 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startOnFreePort, startWatched } from './watched-process.ts';
+import { freePort, startOnFreePort, startWatched, waitUntilReady } from './watched-process.ts';
 
 // Tests import freePort from here (it lives in watched-process.ts, next to the watchdog).
 export { freePort };
@@ -85,7 +84,18 @@ async function startOn(binary: string, port: number, options: FakeGcsOptions): P
     `; its output:\n${server.output().trim() || '(none)'}`;
 
   try {
-    await waitReady(url, () => server.exitCode() !== undefined, describe);
+    await waitUntilReady({
+      label: 'fake-gcs-server',
+      url,
+      server,
+      describe,
+      timeoutMs: READY_TIMEOUT_MS,
+      probe: async () => {
+        const res = await fetch(`${url}/storage/v1/b`, { signal: AbortSignal.timeout(1_000) });
+        await res.arrayBuffer();
+        return res.status === 200 || `GET /storage/v1/b answered ${res.status}`;
+      },
+    });
     for (const bucket of options.buckets ?? []) await createBucket(url, bucket, options.location);
   } catch (error) {
     await stop();
@@ -95,26 +105,6 @@ async function startOn(binary: string, port: number, options: FakeGcsOptions): P
     throw error;
   }
   return { url, port, stop };
-}
-
-async function waitReady(url: string, hasExited: () => boolean, describe: () => string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastProblem = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (hasExited()) throw new Error(`fake-gcs-server did not start: ${describe()}`);
-    try {
-      const res = await fetch(`${url}/storage/v1/b`, { signal: AbortSignal.timeout(1_000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-      lastProblem = `GET /storage/v1/b answered ${res.status}`;
-    } catch (error) {
-      lastProblem = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(50);
-  }
-  throw new Error(
-    `fake-gcs-server not ready within ${READY_TIMEOUT_MS} ms at ${url} (${lastProblem}): ${describe()}`,
-  );
 }
 
 /** Create a bucket through the JSON API, as a client would. */

@@ -12,8 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { startOnFreePort, startWatched } from './watched-process.ts';
+import { startOnFreePort, startWatched, waitUntilReady } from './watched-process.ts';
 
 export const PREFECT_VENV = fileURLToPath(new URL('../../.ci/.cache/prefect-venv/', import.meta.url));
 export const PREFECT_BINARY = join(PREFECT_VENV, 'bin', 'prefect');
@@ -75,22 +74,23 @@ async function startOn(port: number): Promise<PrefectServer> {
     (server.exitCode() !== undefined ? ` exited with code ${server.exitCode()}` : '') +
     `; its output:\n${server.output().trim() || '(none)'}`;
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastProblem = 'no answer yet';
-  for (;;) {
-    if (server.exitCode() !== undefined || Date.now() > deadline) {
-      await stop();
-      throw new Error(`the Prefect server did not get ready at ${apiUrl} (${lastProblem}): ${describe()}`);
-    }
-    try {
-      const res = await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-      const text = await res.text();
-      if (res.status === 200 && text === 'true') break;
-      lastProblem = `GET /api/health answered ${res.status} ${text}`;
-    } catch (error) {
-      lastProblem = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(100);
+  try {
+    await waitUntilReady({
+      label: 'the Prefect server',
+      url: apiUrl,
+      server,
+      describe,
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 100,
+      probe: async () => {
+        const res = await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+        const text = await res.text();
+        return (res.status === 200 && text === 'true') || `GET /api/health answered ${res.status} ${text}`;
+      },
+    });
+  } catch (error) {
+    await stop();
+    throw error;
   }
   const startMs = Date.now() - started;
 

@@ -8,8 +8,7 @@
  * this process and kills the server when the pipe closes, so the server cannot outlive the tests.
  */
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { startOnFreePort, startWatched } from './watched-process.ts';
+import { startOnFreePort, startWatched, waitUntilReady } from './watched-process.ts';
 
 export const PUSHGATEWAY_BINARY = '/usr/bin/prometheus-pushgateway';
 
@@ -44,22 +43,22 @@ async function startOn(port: number): Promise<Pushgateway> {
     (server.exitCode() !== undefined ? ` exited with code ${server.exitCode()}` : '') +
     `; its output:\n${server.output().trim() || '(none)'}`;
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastProblem = 'no answer yet';
-  for (;;) {
-    if (server.exitCode() !== undefined || Date.now() > deadline) {
-      await stop();
-      throw new Error(`prometheus-pushgateway did not get ready at ${url} (${lastProblem}): ${describe()}`);
-    }
-    try {
-      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) });
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-      lastProblem = `GET /-/ready answered ${res.status}`;
-    } catch (error) {
-      lastProblem = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(50);
+  try {
+    await waitUntilReady({
+      label: 'prometheus-pushgateway',
+      url,
+      server,
+      describe,
+      timeoutMs: READY_TIMEOUT_MS,
+      probe: async () => {
+        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) });
+        await res.arrayBuffer();
+        return res.status === 200 || `GET /-/ready answered ${res.status}`;
+      },
+    });
+  } catch (error) {
+    await stop();
+    throw error;
   }
 
   const scrape = async (): Promise<string> => {

@@ -75,6 +75,40 @@ export async function startOnFreePort<T>(start: (port: number) => Promise<T>): P
   throw lastError;
 }
 
+/**
+ * Polls `probe` (true when ready, else what it saw) until it says ready. Gives up when the
+ * server exits or `timeoutMs` passes, with an error naming the last thing seen and `describe()`
+ * (the command and the server's output).
+ */
+export async function waitUntilReady(ready: {
+  label: string;
+  url: string;
+  server: Pick<WatchedProcess, 'exitCode'>;
+  probe: () => Promise<true | string>;
+  describe: () => string;
+  timeoutMs: number;
+  intervalMs?: number;
+}): Promise<void> {
+  const deadline = Date.now() + ready.timeoutMs;
+  let lastProblem = 'no answer yet';
+  while (ready.server.exitCode() === undefined && Date.now() <= deadline) {
+    try {
+      const answer = await ready.probe();
+      if (answer === true) return;
+      lastProblem = answer;
+    } catch (error) {
+      lastProblem = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(ready.intervalMs ?? 50);
+  }
+  if (ready.server.exitCode() !== undefined) {
+    throw new Error(`${ready.label} did not start: ${ready.describe()}`);
+  }
+  throw new Error(
+    `${ready.label} did not get ready at ${ready.url} within ${ready.timeoutMs} ms (${lastProblem}): ${ready.describe()}`,
+  );
+}
+
 /** Live servers, killed (whole process group) if this process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
