@@ -166,7 +166,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .option('--metrics-job <name>', "the metrics' job label / Pushgateway job", 'mta_ingest')
     .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean }) => {
       const controller = new AbortController();
-      const stop = (): void => controller.abort(new Error('interrupted'));
+      const stop = (signal: NodeJS.Signals): void => controller.abort(new Error(`interrupted by ${signal}`));
       const display = new RunDisplay(process.stdout, outputModeFor(process.stdout, flags));
       const log = createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
       let metrics: MetricsTargets | undefined;

@@ -12,6 +12,17 @@ export const ExitCode = {
   usage: 2,
   /** A requested week is not published (yet) and nothing failed. */
   notPublished: 3,
+  /**
+   * A week was held back as suspect by the plausibility gate (kept in the lake beside the
+   * current version, not loaded), and nothing failed.
+   */
+  suspect: 4,
+  /** `verify` found drift between the lake, its manifests and the warehouse (and did not repair it). */
+  drift: 5,
+  /** Stopped by SIGINT (128 + 2, the shells' convention). */
+  interruptedBySigint: 130,
+  /** Stopped by SIGTERM (128 + 15). */
+  interruptedBySigterm: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -92,14 +92,30 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   } finally {
     await ctx.close();
   }
-  const exitCode = exitCodeFor(weeks, options.signal?.aborted ?? false);
+  const exitCode = exitCodeFor(weeks, options.signal?.aborted ? signalOf(options.signal) : false);
   ctx.log.info({ event: 'run.done', exitCode }, 'run finished');
   return { runId, weeks, exitCode };
 }
 
-/** 1 if any week failed (or the run was stopped), else 3 if any was not published, else 0. */
-export function exitCodeFor(weeks: readonly WeekReport[], interrupted = false): ExitCode {
-  if (interrupted || weeks.some((w) => w.outcome === 'failed')) return ExitCode.failed;
+/**
+ * The run's exit code, the most urgent first: 130/143 if a signal stopped the run, 1 if any
+ * week failed, 4 if any was held back as suspect, 3 if any was not published, else 0.
+ */
+export function exitCodeFor(
+  weeks: readonly WeekReport[],
+  interrupted: false | 'SIGINT' | 'SIGTERM' = false,
+): ExitCode {
+  if (interrupted === 'SIGINT') return ExitCode.interruptedBySigint;
+  if (interrupted === 'SIGTERM') return ExitCode.interruptedBySigterm;
+  if (weeks.some((w) => w.outcome === 'failed' || w.outcome === 'interrupted')) return ExitCode.failed;
+  if (weeks.some((w) => w.outcome === 'suspect')) return ExitCode.suspect;
   if (weeks.some((w) => w.outcome === 'not-published')) return ExitCode.notPublished;
   return ExitCode.ok;
+}
+
+/** Which signal an aborted run's signal carries (its reason names it); SIGTERM when unknown. */
+function signalOf(signal: AbortSignal): 'SIGINT' | 'SIGTERM' {
+  const reason: unknown = signal.reason;
+  const text = reason instanceof Error ? reason.message : String(reason);
+  return text.includes('SIGINT') ? 'SIGINT' : 'SIGTERM';
 }

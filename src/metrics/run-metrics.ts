@@ -27,7 +27,15 @@ export const METRIC = {
   lastSuccess: 'mta_ingest_last_success_timestamp_seconds',
 } as const;
 
-export const OUTCOMES: readonly WeekOutcome[] = ['loaded', 'already-loaded', 'not-published', 'failed'];
+export const OUTCOMES: readonly WeekOutcome[] = [
+  'loaded',
+  'already-loaded',
+  'not-published',
+  'suspect',
+  'failed',
+  'interrupted',
+  'skipped',
+];
 /** In pipeline order. */
 export const STAGES: readonly WeekStage[] = ['fetch', 'convert', 'measure', 'store', 'load'];
 

@@ -38,7 +38,13 @@ import { TOOL } from '../tool.ts';
 import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 
-export type WeekOutcome = 'loaded' | 'already-loaded' | 'not-published' | 'failed';
+/**
+ * How a week ended. `suspect`: fetched and stored beside the current version, but held back by
+ * the plausibility gate (not loaded). `interrupted`: a signal stopped it mid-week (nothing
+ * half-written). `skipped`: a signal stopped the run before the week began.
+ */
+export type WeekOutcome =
+  'loaded' | 'already-loaded' | 'not-published' | 'suspect' | 'failed' | 'interrupted' | 'skipped';
 
 export interface WeekReport {
   dropDate: IsoDate;

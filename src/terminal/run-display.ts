@@ -110,7 +110,15 @@ export class RunDisplay {
 
 /** The end-of-run table: weeks by outcome, with their rows and bytes. */
 export function summaryTable(summary: RunSummary, seconds: number): string {
-  const outcomes = ['loaded', 'already-loaded', 'not-published', 'failed'] as const;
+  const outcomes = [
+    'loaded',
+    'already-loaded',
+    'not-published',
+    'suspect',
+    'failed',
+    'interrupted',
+    'skipped',
+  ] as const;
   const lines = [`Summary of run ${summary.runId}`];
   for (const outcome of outcomes) {
     const weeks = summary.weeks.filter((w) => w.outcome === outcome);
