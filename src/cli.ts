@@ -12,7 +12,7 @@ import { loadBlock } from './blocks.ts';
 import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { TOOL } from './tool.ts';
-import { runCommand } from './commands/run.ts';
+import { ACCEPT_ENV, parseAccept, runCommand } from './commands/run.ts';
 import {
   metricsTargetsOf,
   publishRunMetrics,
@@ -151,8 +151,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   withSelectionOptions(withConfigOptions(program.command('run')))
     .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')
-    .option('--force', 'reload weeks that are already loaded')
-    .option('--strict', 'fail a week that has rejects or duplicate readings (nothing stored or loaded)')
+    .option('--force', 'reload weeks that are already loaded (and accept suspect ones)')
+    .option(
+      '--accept <dates>',
+      `load these drop dates (comma-separated, or 'all') even if the plausibility gate finds them suspect (env ${ACCEPT_ENV})`,
+    )
+    .option(
+      '--strict',
+      'fail a week that has rejects, duplicate readings or readings outside its week (nothing stored or loaded)',
+    )
     .option('--quiet', 'print nothing on stdout (the exit code and the log tell)')
     .option('--json', 'print one machine-readable summary on stdout at the end')
     .option(
@@ -164,7 +171,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       "push the run's metrics to this Prometheus Pushgateway (env MTA_INGEST_PUSHGATEWAY)",
     )
     .option('--metrics-job <name>', "the metrics' job label / Pushgateway job", 'mta_ingest')
-    .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean }) => {
+    .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean; accept?: string }) => {
       const controller = new AbortController();
       const stop = (signal: NodeJS.Signals): void => controller.abort(new Error(`interrupted by ${signal}`));
       const display = new RunDisplay(process.stdout, outputModeFor(process.stdout, flags));
@@ -184,6 +191,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
               // A Cloud Run or Kubernetes fan-out task takes its share of the dates (shard.ts).
               share: taskShareFromEnv(env),
               force: choice.force,
+              accept:
+                flags.accept !== undefined
+                  ? parseAccept(flags.accept)
+                  : parseAccept(env[ACCEPT_ENV], ACCEPT_ENV),
               strict: flags.strict === true,
               config: await configOf(flags, env),
               now: clock(env),

@@ -88,8 +88,13 @@ describe('the real week 2023-06-03', () => {
       await readFile(join(dir, 'lake', 'turnstile', '_manifests', `drop_date=${WEEK}.json`), 'utf8'),
     ) as { rows: number; rejects: number; source: { bytes: number; sha256: string } };
     expect(manifest).toMatchObject({ rows: REAL_WEEK_ROWS, rejects: 0, source: { bytes: 33_174_178 } });
+    // The current version under the week's keys, and its own kept copy under _versions/.
+    const version = `turnstile/_versions/drop_date=2023-06-03/${manifest.source.sha256.slice(0, 16)}`;
     expect(await files(join(dir, 'lake'))).toEqual([
       'turnstile/_manifests/drop_date=2023-06-03.json',
+      `${version}/turnstile_230603.parquet`,
+      `${version}/turnstile_230603.txt.gz`,
+      `${version}/version.json`,
       'turnstile/parquet/drop_date=2023-06-03/turnstile_230603.parquet',
       'turnstile/raw/drop_date=2023-06-03/turnstile_230603.txt.gz',
     ]);

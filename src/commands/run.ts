@@ -4,7 +4,7 @@
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
 import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
-import { ExitCode, WarehouseBusyError } from '../errors.ts';
+import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -20,6 +20,11 @@ import { shareOf, type TaskShare } from '../dates/shard.ts';
 export interface RunOptions {
   selection: DropDateSelection;
   force: boolean;
+  /**
+   * Weeks to load even if the plausibility gate finds them suspect (`--accept`): these drop
+   * dates, or 'all'. `force` accepts too.
+   */
+  accept?: readonly string[] | 'all' | undefined;
   /** Fail weeks with rejects or duplicate readings instead of loading them. */
   strict?: boolean | undefined;
   config: Config;
@@ -77,6 +82,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
         force: options.force,
         strict: options.strict ?? false,
         isLatest: date === latest,
+        accept: options.force || options.accept === 'all' || (options.accept?.includes(date) ?? false),
       };
       const week = await ctx
         .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
@@ -118,4 +124,23 @@ function signalOf(signal: AbortSignal): 'SIGINT' | 'SIGTERM' {
   const reason: unknown = signal.reason;
   const text = reason instanceof Error ? reason.message : String(reason);
   return text.includes('SIGINT') ? 'SIGINT' : 'SIGTERM';
+}
+
+/** The environment variable behind `--accept`. */
+export const ACCEPT_ENV = 'MTA_INGEST_ACCEPT';
+
+/** `--accept`'s value: `all`, or drop dates separated by commas; undefined when not given. */
+export function parseAccept(
+  value: string | undefined,
+  from = '--accept',
+): readonly string[] | 'all' | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (value.trim() === 'all') return 'all';
+  const dates = value.split(',').map((date) => date.trim());
+  for (const date of dates) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+      throw new UsageError(`${from} ${JSON.stringify(date)} is not a drop date (YYYY-MM-DD) or 'all'`);
+    }
+  }
+  return dates;
 }

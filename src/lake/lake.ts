@@ -24,10 +24,26 @@ export interface Lake {
   location?(): Promise<string>;
   /** Copies a local file into the lake under `key`. */
   putFile(key: string, localPath: string, contentType: string): Promise<StoredObject>;
-  /** Writes a small text object (manifests). */
-  putText(key: string, text: string, contentType: string): Promise<StoredObject>;
+  /**
+   * Writes a small text object (manifests). With `ifGeneration`, only if the object is still
+   * the one read with that generation (`'0'`: must not exist); otherwise a LakeError and
+   * nothing is written (a concurrent writer is never silently overwritten).
+   */
+  putText(
+    key: string,
+    text: string,
+    contentType: string,
+    precondition?: { ifGeneration: string },
+  ): Promise<StoredObject>;
   /** A small text object, or undefined when there is none. */
   getText(key: string): Promise<string | undefined>;
+  /**
+   * A small text object with its generation (GCS's; a content hash for a local folder), for a
+   * read-modify-write under `putText`'s precondition; undefined when there is none.
+   */
+  getTextWithGeneration(key: string): Promise<{ text: string; generation: string } | undefined>;
+  /** An object's size in bytes, or undefined when there is none. */
+  sizeOf(key: string): Promise<number | undefined>;
   /** Copies an object to a local file (for a warehouse that loads local files). */
   getFile(key: string, localPath: string): Promise<void>;
   /** Keys under a prefix, sorted. */

@@ -7,8 +7,27 @@ import { LakeError } from '../errors.ts';
 import type { IsoDate } from '../dates/drop-dates.ts';
 import type { Layout } from '../convert/layout.ts';
 import type { WeekQuality } from '../quality/week-quality.ts';
+import type { GateVerdict } from '../quality/plausibility-gate.ts';
 
-export const MANIFEST_VERSION = 1;
+/** Version 2 adds the gate's verdict, the body's completeness and the week's version history. */
+export const MANIFEST_VERSION = 2;
+/** Manifests this version reads (version 1 has no gate, completeness or history). */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
+
+/** One version of a week that the lake keeps, in the week's history. */
+export interface VersionEntry {
+  sha256: string;
+  bytes: number;
+  rows: number;
+  rejects: number;
+  fetchedAt: string;
+  /** `current`: what the week's objects and the warehouse hold; `superseded`: replaced by a later one. */
+  outcome: 'current' | 'superseded' | 'suspect';
+  /** Why it was held back, for a suspect version. */
+  reasons?: string[] | undefined;
+  /** The folder under which the lake keeps this version's objects and record. */
+  prefix: string;
+}
 
 export interface ManifestObject {
   key: string;
@@ -20,7 +39,7 @@ export interface ManifestObject {
 }
 
 export interface Manifest {
-  manifestVersion: typeof MANIFEST_VERSION;
+  manifestVersion: 1 | typeof MANIFEST_VERSION;
   dropDate: IsoDate;
   sourceFile: string;
   source: {
@@ -41,6 +60,17 @@ export interface Manifest {
   quality?: WeekQuality | undefined;
   objects: { raw: ManifestObject; parquet: ManifestObject; rejects?: ManifestObject | undefined };
   load?: { warehouse: string; jobId: string; rows: number; loadedAt: string } | undefined;
+  /** The plausibility gate's verdict on this version (absent before manifest version 2). */
+  gate?: GateVerdict | undefined;
+  /**
+   * What proved the body whole: a met Content-Length, a chunked terminator, or nothing but
+   * the connection's close (then only the gate vouches for it).
+   */
+  completeness?: string | undefined;
+  /** Where the lake keeps this version's own copy of its objects (see lake/week-store.ts). */
+  versionPrefix?: string | undefined;
+  /** Every version of the week the lake keeps, oldest first (absent before version 2). */
+  history?: VersionEntry[] | undefined;
   runId: string;
   writtenAt: string;
   tool: { name: string; version: string };
@@ -61,7 +91,7 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const m = value as Partial<Manifest>;
   const ok =
-    m.manifestVersion === MANIFEST_VERSION &&
+    READABLE_VERSIONS.includes(m.manifestVersion as number) &&
     typeof m.dropDate === 'string' &&
     typeof m.rows === 'number' &&
     typeof m.rejects === 'number' &&
@@ -69,7 +99,7 @@ export function parseManifest(text: string, where: string): Manifest {
     typeof m.objects?.parquet?.key === 'string';
   if (!ok)
     throw new LakeError(
-      `${where} is not a version ${MANIFEST_VERSION} manifest; delete it and rerun the week`,
+      `${where} is not a manifest of version ${READABLE_VERSIONS.join(' or ')}; delete it and rerun the week`,
     );
   return m as Manifest;
 }

@@ -23,19 +23,16 @@ import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
 import { FetchError, MtaIngestError, oneLine } from '../errors.ts';
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
 import { convertWeek, type ConvertResult } from '../convert/convert-week.ts';
-import { weekKeys, type WeekKeys } from '../lake/lake-layout.ts';
-import {
-  parseManifest,
-  serializeManifest,
-  MANIFEST_VERSION,
-  type Manifest,
-  type ManifestObject,
-} from '../manifest/manifest.ts';
+import { weekKeys } from '../lake/lake-layout.ts';
+import { WeekStore } from '../lake/week-store.ts';
+import { parseManifest, MANIFEST_VERSION, type Manifest } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
 import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
+import { judgeWeek, measureFigures, type GateVerdict } from '../quality/plausibility-gate.ts';
 import { adviceFor } from './advice.ts';
+import { assessWeek, recentWeeks } from './week-decision.ts';
 import { TOOL } from '../tool.ts';
-import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 
 /**
@@ -85,6 +82,8 @@ export interface WeekOptions {
   strict: boolean;
   /** Whether this is the latest drop date (a missing file is then "not yet", not "never"). */
   isLatest?: boolean;
+  /** Load this week even if the plausibility gate finds it suspect (`--accept DATE`, `--force`). */
+  accept?: boolean;
 }
 
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
@@ -129,8 +128,6 @@ export async function ingestWeek(
   const started = performance.now();
   const url = sourceUrlFor(ctx.config.sourceUrl, date);
   const log = ctx.log.child({ dropDate: date });
-  // The stages below log through this week's logger, so every event names its drop date.
-  const weekCtx: RunContext = { ...ctx, log };
   const dir = join(ctx.workDir, date);
   let fetched: FetchResult | undefined;
   const timings: Partial<Record<WeekStage, number>> = {};
@@ -161,7 +158,8 @@ export async function ingestWeek(
   };
   try {
     await mkdir(dir, { recursive: true });
-    const keys = weekKeys(date);
+    const store = new WeekStore(ctx.lake, date, log, dir);
+    const { keys } = store;
     const swept = await ctx.lake.removeStaleTemporaries?.([
       keys.raw,
       keys.parquet,
@@ -170,15 +168,17 @@ export async function ingestWeek(
     ]);
     if (swept)
       log.info({ event: 'lake.swept', temporaries: swept }, 'removed what a killed run left in the lake');
-    const manifestText = await ctx.lake.getText(keys.manifest);
-    const manifest =
-      manifestText === undefined ? undefined : parseManifest(manifestText, ctx.lake.uriOf(keys.manifest));
-    const loaded = await week.warehouse.loadedWeek(date, manifest?.load);
-    const inWarehouse =
-      manifest !== undefined &&
-      loaded?.sourceSha256 === manifest.source.sha256 &&
-      loaded.rows === manifest.rows;
-    const confirm = inWarehouse && !options.force;
+    const assessed = await assessWeek(store, week.warehouse, date, options.force);
+    const { manifest, loaded } = assessed;
+    for (const problem of [
+      ...assessed.lakeProblems,
+      ...(assessed.trusted ? assessed.warehouseProblems : []),
+    ]) {
+      log.warn({ event: 'week.drift', problem }, 'the stores differ from the manifest; healing');
+    }
+    // Validators (a 304, an unchanged sha256) only confirm a version that passed the gate and
+    // that the stores hold whole: a cut body's ETag must never lock the cut in.
+    const confirm = assessed.need === 'nothing';
 
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
     let loggedBytes = 0;
@@ -187,8 +187,8 @@ export async function ingestWeek(
       url,
       spoolDir: dir,
       policy: ctx.config.fetch,
-      etag: confirm ? manifest.source.etag : undefined,
-      lastModified: confirm ? manifest.source.lastModified : undefined,
+      etag: confirm ? manifest?.source.etag : undefined,
+      lastModified: confirm ? manifest?.source.lastModified : undefined,
       log,
       signal: ctx.signal,
       onBytes: (bytes) => {
@@ -206,12 +206,12 @@ export async function ingestWeek(
     log.info({ event: 'fetch.done', outcome: fetched.outcome, ms: Math.round(fetchMs) }, 'fetched');
 
     const unchanged = fetched.outcome === 'not-modified' || sameSource(fetched, manifest);
-    if (confirm && manifest && unchanged) {
+    if (confirm && manifest && loaded && unchanged) {
       const recordedHere = manifest.load?.warehouse === week.warehouse.description;
       if (manifest.load === undefined || (recordedHere && manifest.load.jobId !== loaded.jobId)) {
         // Loaded, but a run died before recording it in the manifest: record it now. (A record
         // of another warehouse sharing this lake is left alone: it is that warehouse's state.)
-        await recordLoad(weekCtx, week.warehouse, keys, manifest, loaded);
+        await store.recordLoad(manifest, loaded, week.warehouse.description);
         log.info({ event: 'record.repaired', jobId: loaded.jobId }, 'recorded a load the manifest lacked');
       }
       return report('already-loaded', {
@@ -231,16 +231,18 @@ export async function ingestWeek(
       );
     }
 
-    if (!options.force && manifest && sameSource(fetched, manifest)) {
+    if (assessed.need === 'load from lake' && manifest && sameSource(fetched, manifest)) {
       const loadDone = begin('load');
-      const resumed = await loadFromLake(weekCtx, week.warehouse, keys, manifest, dir);
+      const resumed = await loadFromLake(ctx, log, week.warehouse, store, manifest, dir);
       loadDone();
       if (resumed) {
         return report('loaded', {
           rows: manifest.rows,
           rejects: manifest.rejects,
           bytes: fetched.bytes,
-          detail: 'loaded from the lake (the source was already stored)',
+          detail: loaded
+            ? 'reloaded from the lake (the warehouse had drifted)'
+            : 'loaded from the lake (the source was already stored)',
           manifestUri: ctx.lake.uriOf(keys.manifest),
         });
       }
@@ -265,12 +267,33 @@ export async function ingestWeek(
     );
 
     const measureDone = begin('measure');
-    const quality = await measureWeek(await week.converter(), converted.parquetPath, date, {
+    const db = await week.converter();
+    const quality = await measureWeek(db, converted.parquetPath, date, {
       rejects: converted.rejects,
       unmatchedStations: converted.unmatchedStations ?? 0,
     });
+    const figures = await measureFigures(db, converted.parquetPath, date);
+    const gate = judgeWeek(
+      figures,
+      {
+        current:
+          manifest?.gate?.verdict === 'passed'
+            ? {
+                sha256: manifest.source.sha256,
+                rows: manifest.rows,
+                turnstiles: manifest.gate.figures.turnstiles,
+              }
+            : undefined,
+        recent: await recentWeeks((earlier) => readManifestOf(ctx, earlier), date),
+      },
+      options.accept ?? false,
+    );
     measureDone();
     log.info({ event: 'quality', ...quality }, 'measured');
+    log.info(
+      { event: 'gate', verdict: gate.verdict, reasons: gate.reasons, reference: gate.reference },
+      'gate',
+    );
     const refused = options.strict ? strictFailure(quality) : undefined;
     if (refused) {
       return report('failed', {
@@ -283,20 +306,46 @@ export async function ingestWeek(
 
     const storeStarted = performance.now();
     const storeDone = begin('store');
-    const source = fetched;
-    const stored = await storeOrAdopt(weekCtx, keys, source.sha256, manifest, () =>
-      store(weekCtx, date, keys, source, converted, quality, { fetchMs, convertMs, storeStarted }),
+    await fetched.rawGzWritten;
+    const files = { raw: fetched.rawGzPath, parquet: converted.parquetPath, rejects: converted.rejectsPath };
+    const onBytes = (bytes: number): void =>
+      ctx.progress?.({ dropDate: date, stage: 'store', state: 'progress', bytes });
+    const version = await store.putVersion(
+      draftOf(ctx, date, fetched, converted, quality, gate, { fetchMs, convertMs, storeStarted }),
+      files,
+      onBytes,
     );
+    if (gate.verdict === 'suspect') {
+      await store.recordSuspect(version, manifest, gate.reasons);
+      storeDone();
+      log.warn({ event: 'week.suspect', reasons: gate.reasons }, 'held back as suspect');
+      return report('suspect', {
+        rows: converted.rows,
+        rejects: converted.rejects,
+        bytes: fetched.bytes,
+        detail: `${gate.reasons.join('; ')}; kept in the lake at ${ctx.lake.uriOf(version.versionPrefix ?? '')}, not loaded`,
+        manifestUri: manifest ? ctx.lake.uriOf(keys.manifest) : undefined,
+      });
+    }
+    const stored = await store.commitCurrent(version, files, manifest, onBytes);
     storeDone();
     const loadDone = begin('load');
-    await load(weekCtx, week.warehouse, keys, stored, converted.parquetPath, options.force, manifest?.load);
+    await load(ctx, log, week.warehouse, store, stored, converted.parquetPath, options.force, manifest?.load);
     loadDone();
     log.info({ event: 'week.done', rows: converted.rows, rejects: converted.rejects }, 'loaded');
+    const replaced = manifest !== undefined && manifest.source.sha256 !== stored.source.sha256;
     return report('loaded', {
       rows: converted.rows,
       rejects: converted.rejects,
       bytes: fetched.bytes,
-      detail: options.force && inWarehouse ? 'reloaded (--force)' : undefined,
+      detail:
+        gate.verdict === 'accepted'
+          ? `accepted past the gate: ${gate.reasons.join('; ')}`
+          : options.force && loaded
+            ? 'reloaded (--force)'
+            : replaced
+              ? `a new source version replaced ${manifest.source.sha256.slice(0, 12)} (kept in the lake)`
+              : undefined,
       manifestUri: ctx.lake.uriOf(keys.manifest),
     });
   } catch (error) {
@@ -316,42 +365,23 @@ function sameSource(fetched: FetchResult, manifest: Manifest | undefined): boole
   return fetched.outcome === 'fetched' && fetched.sha256 === manifest?.source.sha256;
 }
 
-/**
- * Stage 3, store: raw (gzip), Parquet and rejects, then the manifest, the week's commit
- * marker. A rejects object from an earlier version of the week is removed once the new
- * manifest no longer names it.
- */
-async function store(
+async function readManifestOf(ctx: RunContext, date: IsoDate): Promise<Manifest | undefined> {
+  const key = weekKeys(date).manifest;
+  const text = await ctx.lake.getText(key);
+  return text === undefined ? undefined : parseManifest(text, ctx.lake.uriOf(key));
+}
+
+/** A version's manifest, but for the objects the store writes. */
+function draftOf(
   ctx: RunContext,
   date: IsoDate,
-  keys: WeekKeys,
   fetched: Extract<FetchResult, { outcome: 'fetched' }>,
   converted: ConvertResult,
   quality: WeekQuality,
+  gate: GateVerdict,
   timing: { fetchMs: number; convertMs: number; storeStarted: number },
-): Promise<Manifest> {
-  let written = 0;
-  /** One object; `store.object` names it (raw, parquet, rejects) once it is whole in the lake. */
-  const put = async (
-    object: 'raw' | 'parquet' | 'rejects',
-    path: string,
-    contentType: string,
-  ): Promise<ManifestObject> => {
-    const key = keys[object];
-    const digest = await digestFile(path);
-    const stored = await ctx.lake.putFile(key, path, contentType);
-    written += digest.bytes;
-    ctx.progress?.({ dropDate: date, stage: 'store', state: 'progress', bytes: written });
-    ctx.log.info({ event: 'store.object', object, key, bytes: digest.bytes }, 'stored');
-    return { ...stored, ...digest };
-  };
-  await fetched.rawGzWritten;
-  const raw = await put('raw', fetched.rawGzPath, 'application/gzip');
-  const parquet = await put('parquet', converted.parquetPath, 'application/vnd.apache.parquet');
-  const rejects = converted.rejectsPath
-    ? await put('rejects', converted.rejectsPath, 'application/vnd.apache.parquet')
-    : undefined;
-  const manifest: Manifest = {
+): Omit<Manifest, 'objects' | 'versionPrefix'> {
+  return {
     manifestVersion: MANIFEST_VERSION,
     dropDate: date,
     sourceFile: fileNameFor(date),
@@ -369,7 +399,8 @@ async function store(
     rejects: converted.rejects,
     readings: { from: converted.readingsFrom, to: converted.readingsTo },
     quality,
-    objects: { raw, parquet, rejects },
+    gate,
+    completeness: (fetched as { completeness?: string }).completeness,
     runId: ctx.runId,
     writtenAt: new Date().toISOString(),
     tool: TOOL,
@@ -379,24 +410,21 @@ async function store(
       storeMs: Math.round(performance.now() - timing.storeStarted),
     },
   };
-  await ctx.lake.putText(keys.manifest, serializeManifest(manifest), 'application/json');
-  if (!rejects) await ctx.lake.delete(keys.rejects);
-  ctx.log.info({ event: 'store.manifest', key: keys.manifest }, 'manifest written');
-  return manifest;
 }
 
-/** Stage 4, load, then the manifest rewritten with the load's record. */
+/** Stage 4, load, then stage 5, record: the manifest rewritten with the load's record. */
 async function load(
   ctx: RunContext,
+  log: RunContext['log'],
   warehouse: Warehouse,
-  keys: WeekKeys,
+  store: WeekStore,
   manifest: Manifest,
   parquetPath: string | undefined,
   force: boolean,
   previousLoad: Manifest['load'],
 ): Promise<Manifest> {
   const loadStarted = performance.now();
-  ctx.log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
+  log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
   const loaded = await warehouse.loadWeek({
     dropDate: manifest.dropDate,
     sourceSha256: manifest.source.sha256,
@@ -408,95 +436,12 @@ async function load(
     previousLoad,
   });
   const loadMs = Math.round(performance.now() - loadStarted);
-  ctx.log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
-  return recordLoad(ctx, warehouse, keys, { ...manifest, timings: { ...manifest.timings, loadMs } }, loaded);
-}
-
-/** Attempts at the record step's manifest write when another run's write got in between. */
-const RECORD_ATTEMPTS = 3;
-
-/**
- * Stage 5, record: the manifest rewritten with the load's record. Another run may have written
- * the week's manifest since this one read it: when that names another source version, it is
- * not overwritten (that run records its own load); when it names this version, a write that
- * lost the race to it is simply made again.
- */
-async function recordLoad(
-  ctx: RunContext,
-  warehouse: Warehouse,
-  keys: WeekKeys,
-  manifest: Manifest,
-  loaded: LoadedWeek,
-): Promise<Manifest> {
-  const recorded: Manifest = {
-    ...manifest,
-    load: {
-      warehouse: warehouse.description,
-      jobId: loaded.jobId,
-      rows: loaded.rows,
-      loadedAt: loaded.loadedAt,
-    },
-  };
-  for (let attempt = 1; ; attempt += 1) {
-    const current = await readManifest(ctx, keys);
-    if (current && current.source.sha256 !== manifest.source.sha256) {
-      ctx.log.warn(
-        { event: 'record.superseded', sha256: current.source.sha256 },
-        'another run stored a newer source version of this week meanwhile; its run records its own load',
-      );
-      return recorded;
-    }
-    try {
-      await ctx.lake.putText(keys.manifest, serializeManifest(recorded), 'application/json');
-      ctx.log.info({ event: 'record.done', key: keys.manifest, jobId: loaded.jobId }, 'load recorded');
-      return recorded;
-    } catch (error) {
-      if (attempt >= RECORD_ATTEMPTS) throw error;
-      ctx.log.warn(
-        { event: 'record.retry', attempt, error: oneLine(error) },
-        'the manifest changed while it was written; writing it again',
-      );
-    }
-  }
-}
-
-async function readManifest(ctx: RunContext, keys: WeekKeys): Promise<Manifest | undefined> {
-  const text = await ctx.lake.getText(keys.manifest);
-  return text === undefined ? undefined : parseManifest(text, ctx.lake.uriOf(keys.manifest));
-}
-
-/**
- * Stage 3 with another run of the same week at the same time (a retry overlapping a slow run;
- * a scheduler and a person). Where the warehouse does not serialise runs (a DuckDB file does:
- * see duckdb/lock.ts), both store. The same source converts to byte-identical objects (the
- * engine keeps row order), so whichever run's write lands, the objects are the same, and the
- * lake's generation preconditions see a write racing an identical one as already done. If a
- * write still fails and the lake's manifest now commits this same source version, the other
- * run has stored the week: this run adopts its manifest and goes on to the load, whose job id
- * is the same for both (one load). Any other failure is the week's.
- */
-async function storeOrAdopt(
-  ctx: RunContext,
-  keys: WeekKeys,
-  sha256: string,
-  /** The manifest as this run read it at the week's start: not another run's work. */
-  before: Manifest | undefined,
-  store: () => Promise<Manifest>,
-): Promise<Manifest> {
-  try {
-    return await store();
-  } catch (error) {
-    const committed = await readManifest(ctx, keys).catch(() => undefined);
-    const byAnotherRun =
-      committed?.source.sha256 === sha256 &&
-      (committed.runId !== before?.runId || committed.writtenAt !== before.writtenAt);
-    if (!committed || !byAnotherRun) throw error;
-    ctx.log.info(
-      { event: 'store.adopted', adoptedRunId: committed.runId, error: oneLine(error) },
-      'another run stored this source version meanwhile; loading from its manifest',
-    );
-    return committed;
-  }
+  log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
+  return store.recordLoad(
+    { ...manifest, timings: { ...manifest.timings, loadMs } },
+    loaded,
+    warehouse.description,
+  );
 }
 
 /**
@@ -506,8 +451,9 @@ async function storeOrAdopt(
  */
 async function loadFromLake(
   ctx: RunContext,
+  log: RunContext['log'],
   warehouse: Warehouse,
-  keys: WeekKeys,
+  store: WeekStore,
   manifest: Manifest,
   dir: string,
 ): Promise<boolean> {
@@ -517,13 +463,14 @@ async function loadFromLake(
     await ctx.lake.getFile(manifest.objects.parquet.key, parquetPath);
     const digest = await digestFile(parquetPath);
     if (digest.sha256 !== manifest.objects.parquet.sha256) {
-      ctx.log.warn(
-        { event: 'lake.mismatch', key: keys.parquet },
+      log.warn(
+        { event: 'lake.mismatch', key: store.keys.parquet },
         'lake Parquet does not match its manifest; rebuilding',
       );
       return false;
     }
   }
-  await load(ctx, warehouse, keys, manifest, parquetPath, false, manifest.load);
+  // A reload replaces whatever the warehouse holds for the week (a drifted copy included).
+  await load(ctx, log, warehouse, store, manifest, parquetPath, true, manifest.load);
   return true;
 }

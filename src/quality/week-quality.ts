@@ -64,8 +64,7 @@ export function strictFailure(quality: WeekQuality): string | undefined {
   const problems = [
     quality.rejects > 0 ? `${quality.rejects} rejects` : undefined,
     quality.duplicateReadings > 0 ? `${quality.duplicateReadings} duplicate readings` : undefined,
+    quality.outsideWeek > 0 ? `${quality.outsideWeek} readings outside the week` : undefined,
   ].filter((p) => p !== undefined);
-  return problems.length === 0
-    ? undefined
-    : `--strict: ${problems.join(' and ')}; nothing was stored or loaded`;
+  return problems.length === 0 ? undefined : `--strict: ${problems.join(', ')}; nothing was stored or loaded`;
 }

@@ -26,6 +26,14 @@ export interface LoadedWeek {
   jobId: string;
 }
 
+/** What the warehouse's table actually holds for a week, read from its rows. */
+export interface WeekFacts {
+  rows: number;
+  /** Counter sums as decimal strings (exact past 2^53). */
+  entriesSum: string;
+  exitsSum: string;
+}
+
 /** A station's riders in one week, summed over its turnstiles' intervals. */
 export interface StationTotal {
   /** NULL where the station is unknown (legacy rows not in the Remote-Booth-Station table). */
@@ -66,6 +74,12 @@ export interface Warehouse {
    * load up by its job (BigQuery) rather than in a table of their own (DuckDB).
    */
   loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined>;
+  /**
+   * The week's rows as the table holds them (count and counter sums), to verify a load rather
+   * than trust its record; undefined where the backend cannot read them cheaply here (BigQuery
+   * answers from its load record until its load state lives in the dataset).
+   */
+  weekFacts(dropDate: IsoDate): Promise<WeekFacts | undefined>;
   /** Every loaded week, for backends that can list them cheaply (DuckDB); BigQuery cannot. */
   listLoadedWeeks?(): Promise<LoadedWeek[]>;
   /**

@@ -89,12 +89,19 @@ export class GcsLake implements Lake {
     );
   }
 
-  async putText(key: string, text: string, contentType: string): Promise<StoredObject> {
+  async putText(
+    key: string,
+    text: string,
+    contentType: string,
+    precondition?: { ifGeneration: string },
+  ): Promise<StoredObject> {
     const body = Buffer.from(text);
     return this.upload(
       key,
       () => Promise.resolve(crc32cOf(body)),
-      async (file, generation) => {
+      async (file, seen) => {
+        // The generation the caller read (a read-modify-write), else the one seen just now.
+        const generation = precondition === undefined ? seen : Number(precondition.ifGeneration);
         await file.save(body, {
           resumable: false,
           validation: 'crc32c',
@@ -111,6 +118,30 @@ export class GcsLake implements Lake {
     try {
       const [body] = await file.download({ validation: 'crc32c' });
       return body.toString('utf8');
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw new LakeError(`reading ${this.uriOf(key)} failed: ${oneLine(error)}`, { cause: error });
+    }
+  }
+
+  async getTextWithGeneration(key: string): Promise<{ text: string; generation: string } | undefined> {
+    const file = this.bucket.file(this.nameOf(key));
+    try {
+      const [metadata] = await file.getMetadata();
+      // That exact generation: the text and the generation returned belong together.
+      const pinned = this.bucket.file(this.nameOf(key), { generation: Number(metadata.generation) });
+      const [body] = await pinned.download({ validation: 'crc32c' });
+      return { text: body.toString('utf8'), generation: String(metadata.generation) };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw new LakeError(`reading ${this.uriOf(key)} failed: ${oneLine(error)}`, { cause: error });
+    }
+  }
+
+  async sizeOf(key: string): Promise<number | undefined> {
+    try {
+      const [metadata] = await this.bucket.file(this.nameOf(key)).getMetadata();
+      return Number(metadata.size);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw new LakeError(`reading ${this.uriOf(key)} failed: ${oneLine(error)}`, { cause: error });
