@@ -1,38 +1,37 @@
 /**
- * One week through every stage: fetch → convert → store → load → record. Each stage hands the
- * next files and the run id; the manifest records what was done, so a rerun resumes where the
- * last run stopped and never repeats what is already in place:
+ * One week through every stage: fetch → convert → measure and gate → store → load → record.
+ * What the week needs is decided first, from the stores themselves (week-decision.ts):
  *
- * - lake manifest and warehouse both hold this source version: a conditional request (or, when
- *   the server has no validators, the fetched file's sha256) confirms it is unchanged, and the
- *   week is "already loaded";
- * - the lake holds this version but the warehouse does not (a run died after storing, or a new
- *   warehouse): load from the lake, without converting again;
- * - otherwise, or with `force`: everything.
+ * - `nothing`: the current version passed the gate and the lake and warehouse hold it exactly:
+ *   a conditional request (or, when the server has no validators, the body's sha256) confirms
+ *   the source is unchanged, and the week is "already loaded";
+ * - `load from lake`: the lake is intact, the warehouse lacks or drifted from the week: reload
+ *   from the lake, without converting again;
+ * - `fetch` (or `--force`): everything. A version the plausibility gate finds suspect is kept
+ *   in the lake beside the current one (lake/week-store.ts) and not loaded.
  *
  * A run killed at any point leaves nothing a rerun cannot finish: the lake's objects are
  * written whole or not at all, the manifest (the commit marker) last; the warehouse load is
  * atomic; a week loaded but not yet recorded in its manifest is recorded by the next run
  * (`record.repaired`); and what a killed writer left beside the week's objects is removed when
- * the next run begins the week. Two runs of one week at once (see `storeOrAdopt`) converge on
- * one stored version and one load.
+ * the next run begins the week. Two runs of one week at once converge on one stored version and
+ * one load (WeekStore.commitCurrent adopts the other run's identical commit).
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
 import { FetchError, MtaIngestError, oneLine } from '../errors.ts';
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
-import { convertWeek, type ConvertResult } from '../convert/convert-week.ts';
+import { convertWeek } from '../convert/convert-week.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
 import { WeekStore } from '../lake/week-store.ts';
-import { parseManifest, MANIFEST_VERSION, type Manifest } from '../manifest/manifest.ts';
-import { digestFile } from '../util/digest.ts';
-import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
-import { judgeWeek, measureFigures, type GateVerdict } from '../quality/plausibility-gate.ts';
+import { parseManifest, type Manifest } from '../manifest/manifest.ts';
+import { measureWeek, strictFailure } from '../quality/week-quality.ts';
+import { judgeWeek, measureFigures } from '../quality/plausibility-gate.ts';
 import { adviceFor } from './advice.ts';
 import { assessWeek, recentWeeks } from './week-decision.ts';
-import { TOOL } from '../tool.ts';
-import type { Warehouse } from '../warehouse/warehouse.ts';
+import { load, loadFromLake } from './load-week.ts';
+import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 
 /**
@@ -311,7 +310,7 @@ export async function ingestWeek(
     const onBytes = (bytes: number): void =>
       ctx.progress?.({ dropDate: date, stage: 'store', state: 'progress', bytes });
     const version = await store.putVersion(
-      draftOf(ctx, date, fetched, converted, quality, gate, { fetchMs, convertMs, storeStarted }),
+      draftOf(ctx.runId, date, fetched, converted, quality, gate, { fetchMs, convertMs, storeStarted }),
       files,
       onBytes,
     );
@@ -369,108 +368,4 @@ async function readManifestOf(ctx: RunContext, date: IsoDate): Promise<Manifest 
   const key = weekKeys(date).manifest;
   const text = await ctx.lake.getText(key);
   return text === undefined ? undefined : parseManifest(text, ctx.lake.uriOf(key));
-}
-
-/** A version's manifest, but for the objects the store writes. */
-function draftOf(
-  ctx: RunContext,
-  date: IsoDate,
-  fetched: Extract<FetchResult, { outcome: 'fetched' }>,
-  converted: ConvertResult,
-  quality: WeekQuality,
-  gate: GateVerdict,
-  timing: { fetchMs: number; convertMs: number; storeStarted: number },
-): Omit<Manifest, 'objects' | 'versionPrefix'> {
-  return {
-    manifestVersion: MANIFEST_VERSION,
-    dropDate: date,
-    sourceFile: fileNameFor(date),
-    source: {
-      url: fetched.url,
-      bytes: fetched.bytes,
-      sha256: fetched.sha256,
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      layout: fetched.layout,
-      lines: fetched.lines,
-      blankLines: fetched.blankLines,
-    },
-    rows: converted.rows,
-    rejects: converted.rejects,
-    readings: { from: converted.readingsFrom, to: converted.readingsTo },
-    quality,
-    gate,
-    completeness: (fetched as { completeness?: string }).completeness,
-    runId: ctx.runId,
-    writtenAt: new Date().toISOString(),
-    tool: TOOL,
-    timings: {
-      fetchMs: Math.round(timing.fetchMs),
-      convertMs: Math.round(timing.convertMs),
-      storeMs: Math.round(performance.now() - timing.storeStarted),
-    },
-  };
-}
-
-/** Stage 4, load, then stage 5, record: the manifest rewritten with the load's record. */
-async function load(
-  ctx: RunContext,
-  log: RunContext['log'],
-  warehouse: Warehouse,
-  store: WeekStore,
-  manifest: Manifest,
-  parquetPath: string | undefined,
-  force: boolean,
-  previousLoad: Manifest['load'],
-): Promise<Manifest> {
-  const loadStarted = performance.now();
-  log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
-  const loaded = await warehouse.loadWeek({
-    dropDate: manifest.dropDate,
-    sourceSha256: manifest.source.sha256,
-    rows: manifest.rows,
-    parquetPath,
-    parquetUri: manifest.objects.parquet.uri,
-    runId: ctx.runId,
-    force,
-    previousLoad,
-  });
-  const loadMs = Math.round(performance.now() - loadStarted);
-  log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
-  return store.recordLoad(
-    { ...manifest, timings: { ...manifest.timings, loadMs } },
-    loaded,
-    warehouse.description,
-  );
-}
-
-/**
- * The lake already holds this source version: load it from there. The Parquet is checked
- * against the manifest first; a mismatch (a run died between writing a new Parquet and its
- * manifest) means the lake cannot be trusted for this week, and it is rebuilt from the source.
- */
-async function loadFromLake(
-  ctx: RunContext,
-  log: RunContext['log'],
-  warehouse: Warehouse,
-  store: WeekStore,
-  manifest: Manifest,
-  dir: string,
-): Promise<boolean> {
-  let parquetPath: string | undefined;
-  if (warehouse.capabilities.loadsFrom === 'local-file') {
-    parquetPath = join(dir, 'from-lake.parquet');
-    await ctx.lake.getFile(manifest.objects.parquet.key, parquetPath);
-    const digest = await digestFile(parquetPath);
-    if (digest.sha256 !== manifest.objects.parquet.sha256) {
-      log.warn(
-        { event: 'lake.mismatch', key: store.keys.parquet },
-        'lake Parquet does not match its manifest; rebuilding',
-      );
-      return false;
-    }
-  }
-  // A reload replaces whatever the warehouse holds for the week (a drifted copy included).
-  await load(ctx, log, warehouse, store, manifest, parquetPath, true, manifest.load);
-  return true;
 }

@@ -1,0 +1,73 @@
+/**
+ * Stages 4 and 5, load and record: a stored version into the warehouse, then the load's record
+ * into the week's manifest. Used by a run, by a reload from the lake, and by `restore`.
+ */
+import { join } from 'node:path';
+import type { WeekStore } from '../lake/week-store.ts';
+import type { Manifest } from '../manifest/manifest.ts';
+import { digestFile } from '../util/digest.ts';
+import type { Warehouse } from '../warehouse/warehouse.ts';
+import type { RunContext } from './run-context.ts';
+
+export /** Stage 4, load, then stage 5, record: the manifest rewritten with the load's record. */
+async function load(
+  ctx: RunContext,
+  log: RunContext['log'],
+  warehouse: Warehouse,
+  store: WeekStore,
+  manifest: Manifest,
+  parquetPath: string | undefined,
+  force: boolean,
+  previousLoad: Manifest['load'],
+): Promise<Manifest> {
+  const loadStarted = performance.now();
+  log.info({ event: 'load.start', warehouse: warehouse.description }, 'loading');
+  const loaded = await warehouse.loadWeek({
+    dropDate: manifest.dropDate,
+    sourceSha256: manifest.source.sha256,
+    rows: manifest.rows,
+    parquetPath,
+    parquetUri: manifest.objects.parquet.uri,
+    runId: ctx.runId,
+    force,
+    previousLoad,
+  });
+  const loadMs = Math.round(performance.now() - loadStarted);
+  log.info({ event: 'load.done', jobId: loaded.jobId, ms: loadMs }, 'loaded');
+  return store.recordLoad(
+    { ...manifest, timings: { ...manifest.timings, loadMs } },
+    loaded,
+    warehouse.description,
+  );
+}
+
+/**
+ * The lake already holds this source version: load it from there. The Parquet is checked
+ * against the manifest first; a mismatch (a run died between writing a new Parquet and its
+ * manifest) means the lake cannot be trusted for this week, and it is rebuilt from the source.
+ */
+export async function loadFromLake(
+  ctx: RunContext,
+  log: RunContext['log'],
+  warehouse: Warehouse,
+  store: WeekStore,
+  manifest: Manifest,
+  dir: string,
+): Promise<boolean> {
+  let parquetPath: string | undefined;
+  if (warehouse.capabilities.loadsFrom === 'local-file') {
+    parquetPath = join(dir, 'from-lake.parquet');
+    await ctx.lake.getFile(manifest.objects.parquet.key, parquetPath);
+    const digest = await digestFile(parquetPath);
+    if (digest.sha256 !== manifest.objects.parquet.sha256) {
+      log.warn(
+        { event: 'lake.mismatch', key: store.keys.parquet },
+        'lake Parquet does not match its manifest; rebuilding',
+      );
+      return false;
+    }
+  }
+  // A reload replaces whatever the warehouse holds for the week (a drifted copy included).
+  await load(ctx, log, warehouse, store, manifest, parquetPath, true, manifest.load);
+  return true;
+}
