@@ -6,6 +6,8 @@ import type { WeekReport } from './pipeline/ingest-week.ts';
 import type { PlannedWeek } from './commands/plan.ts';
 import type { WeekStatus } from './commands/status.ts';
 import type { WeekReportTable } from './commands/report.ts';
+import type { VerifyResult } from './commands/verify.ts';
+import type { KeptVersion } from './commands/versions.ts';
 
 const count = new Intl.NumberFormat('en-US');
 
@@ -36,6 +38,7 @@ export function formatPlan(weeks: readonly PlannedWeek[]): string {
     lines.push(`  parquet   ${week.objects.parquet}`);
     lines.push(`  rejects   ${week.objects.rejects} (only when there are rejects)`);
     lines.push(`  manifest  ${week.objects.manifest}`);
+    for (const problem of week.problems) lines.push(`  drift     ${problem}`);
   }
   lines.push(`${weeks.length} week${weeks.length === 1 ? '' : 's'}; nothing was fetched.`);
   return lines.join('\n');
@@ -71,7 +74,8 @@ export function formatStatus(weeks: readonly WeekStatus[]): string {
         number(q?.outsideWeek, 7),
         number(q?.countersBackwards, 9),
         (q === undefined ? '-' : `${(q.recoveredAuditShare * 100).toFixed(1)}%`).padStart(7),
-        `  ${week.warehouse}${week.loadedAt ? ` (${week.loadedAt})` : ''}`,
+        `  ${week.warehouse}${week.loadedAt ? ` (${week.loadedAt})` : ''}` +
+          (week.suspect ? `; suspect version held back: ${week.suspect.join('; ')}` : ''),
       ].join('  '),
     );
   }
@@ -101,4 +105,34 @@ export function formatReport(report: WeekReportTable): string {
     header.join('  '),
     ...rows.map((r) => r.join('  ')),
   ].join('\n');
+}
+
+export function formatVerify(result: VerifyResult): string {
+  if (result.weeks.length === 0) return 'No week stored or loaded yet: nothing to verify.';
+  const lines = result.weeks.map((week) =>
+    week.state === 'ok' ? `${week.dropDate}  ok` : `${week.dropDate}  drift: ${week.problems.join('; ')}`,
+  );
+  const drifted = result.weeks.filter((week) => week.state === 'drift').length;
+  lines.push(
+    `${result.weeks.length} week${result.weeks.length === 1 ? '' : 's'} verified, ${drifted} drifted.`,
+  );
+  if (result.repair) {
+    lines.push('Repair:', ...result.repair.weeks.map(formatWeekLine));
+  } else if (drifted > 0) {
+    lines.push('→ run mta-ingest verify --repair (or a plain run of those weeks) to heal them');
+  }
+  return lines.join('\n');
+}
+
+export function formatVersions(versions: readonly KeptVersion[]): string {
+  if (versions.length === 0) return 'The lake keeps no version of this week.';
+  return versions
+    .map(
+      (v) =>
+        `${v.sha256.slice(0, 12)}  ${v.status.padEnd(10)}  ${count.format(v.rows).padStart(9)} rows  ${megabytes(v.bytes).padStart(9)}  fetched ${v.fetchedAt}` +
+        (v.reasons.length > 0
+          ? `  ${v.status === 'suspect' ? 'suspect' : 'gate'}: ${v.reasons.join('; ')}`
+          : ''),
+    )
+    .join('\n');
 }

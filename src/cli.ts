@@ -24,7 +24,9 @@ import { statusCommand } from './commands/status.ts';
 import { reportCommand } from './commands/report.ts';
 import { DEFAULT_DEMO_DIR, demoCommand } from './demo/demo-command.ts';
 import { formatDemo } from './demo/demo-output.ts';
-import { formatPlan, formatReport, formatStatus } from './cli-output.ts';
+import { formatPlan, formatReport, formatStatus, formatVerify, formatVersions } from './cli-output.ts';
+import { verifyCommand } from './commands/verify.ts';
+import { restoreCommand, versionsCommand } from './commands/versions.ts';
 import { RunDisplay, outputModeFor } from './terminal/run-display.ts';
 import type { DropDateSelection } from './dates/drop-dates.ts';
 import { taskShareFromEnv } from './dates/shard.ts';
@@ -265,6 +267,58 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .action(async (flags: CommonFlags) => {
       const weeks = await statusCommand({ config: await configOf(flags, env) });
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
+    });
+
+  withConfigOptions(program.command('verify'))
+    .description(
+      'audit every stored week: lake objects against their manifests, warehouse rows and sums against the lake (exit 5 on drift)',
+    )
+    .option('--repair', 'heal drifted weeks with a plain run of each (reload from the lake, or re-fetch)')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags & { repair?: boolean }) => {
+      const result = await verifyCommand({
+        config: await configOf(flags, env),
+        repair: flags.repair === true,
+        now: clock(env),
+        log: createLogger(flags.logLevel ?? 'warn'),
+      });
+      out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result));
+      exitCode = result.exitCode;
+    });
+
+  withConfigOptions(program.command('versions'))
+    .description('list the versions of a week that the lake keeps (current, superseded, suspect)')
+    .option('--date <yyyy-mm-dd>', 'the drop date')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags) => {
+      const versions = await versionsCommand({
+        date: flags.date,
+        config: await configOf(flags, env),
+        now: clock(env),
+        log: createLogger(flags.logLevel ?? 'warn'),
+      });
+      out(flags.json ? JSON.stringify(versions, null, 2) : formatVersions(versions));
+    });
+
+  withConfigOptions(program.command('restore'))
+    .description('make a kept version of a week current again and load it (the replaced one is kept)')
+    .option('--date <yyyy-mm-dd>', 'the drop date')
+    .option('--version <sha256>', 'the version: at least 6 hex digits of its sha256 (see versions)')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: CommonFlags & { version?: string }) => {
+      const restored = await restoreCommand({
+        date: flags.date,
+        version: flags.version,
+        config: await configOf(flags, env),
+        now: clock(env),
+        log: createLogger(flags.logLevel ?? 'warn'),
+      });
+      out(
+        flags.json
+          ? JSON.stringify(restored, null, 2)
+          : `${restored.dropDate}  restored ${restored.sha256.slice(0, 12)}: ${restored.rows} rows loaded` +
+              (restored.replaced ? ` (${restored.replaced.slice(0, 12)} kept beside)` : ''),
+      );
     });
 
   const prefectApiOption = (): Option =>

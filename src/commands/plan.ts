@@ -6,8 +6,10 @@ import { resolveDropDates, type DropDateSelection, type IsoDate } from '../dates
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
-import { weekKeys } from '../lake/lake-layout.ts';
-import { parseManifest } from '../manifest/manifest.ts';
+import { tmpdir } from 'node:os';
+import { WeekStore } from '../lake/week-store.ts';
+import { createLogger } from '../log.ts';
+import { assessWeek, type WeekNeed } from '../pipeline/week-decision.ts';
 import { sourceUrlFor } from '../pipeline/ingest-week.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
 
@@ -22,7 +24,18 @@ export interface PlannedWeek {
   objects: { raw: string; parquet: string; rejects: string; manifest: string };
   rows?: number | undefined;
   sourceSha256?: string | undefined;
+  /** How the stores differ from the manifest (what a run would heal). */
+  problems: string[];
 }
+
+const ACTIONS: Record<WeekNeed, PlannedWeek['action']> = {
+  nothing: 'check source, skip if unchanged',
+  'load from lake': 'load from lake',
+  fetch: 'fetch, convert, store, load',
+};
+
+/** plan writes nothing and logs nothing. */
+const noLog = createLogger('silent');
 
 export interface PlanOptions {
   selection: DropDateSelection;
@@ -30,6 +43,8 @@ export interface PlanOptions {
   config: Config;
   now: Date;
   overrides?: BackendOverrides | undefined;
+  /** The command's stop (SIGINT/SIGTERM): waits and DuckDB queries end at once. */
+  signal?: AbortSignal | undefined;
   /** Plan only this task's share of the dates, as `run` with the same share would take. */
   share?: TaskShare | undefined;
 }
@@ -42,22 +57,22 @@ export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> 
     async (lake, warehouse) => {
       const weeks: PlannedWeek[] = [];
       for (const date of dates) {
-        const keys = weekKeys(date);
-        const text = await lake.getText(keys.manifest);
-        const manifest = text === undefined ? undefined : parseManifest(text, lake.uriOf(keys.manifest));
-        const record = await warehouse.loadedWeek(date, manifest?.load);
-        const inWarehouse = manifest !== undefined && record?.sourceSha256 === manifest.source.sha256;
-        const state: PlannedState = inWarehouse ? 'loaded' : manifest ? 'stored, not loaded' : 'not stored';
+        const store = new WeekStore(lake, date, noLog, tmpdir());
+        const { keys } = store;
+        // The same decision a run makes (pipeline/week-decision.ts), from the same stores.
+        const assessed = await assessWeek(store, warehouse, date, options.force);
+        const { manifest } = assessed;
+        const state: PlannedState =
+          manifest === undefined
+            ? 'not stored'
+            : assessed.warehouseProblems.length === 0
+              ? 'loaded'
+              : 'stored, not loaded';
         weeks.push({
           dropDate: date,
           sourceUrl: sourceUrlFor(options.config.sourceUrl, date),
           state,
-          action:
-            options.force || state === 'not stored'
-              ? 'fetch, convert, store, load'
-              : state === 'loaded'
-                ? 'check source, skip if unchanged'
-                : 'load from lake',
+          action: ACTIONS[assessed.need],
           objects: {
             raw: lake.uriOf(keys.raw),
             parquet: lake.uriOf(keys.parquet),
@@ -66,10 +81,12 @@ export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> 
           },
           rows: manifest?.rows,
           sourceSha256: manifest?.source.sha256,
+          problems: [...assessed.lakeProblems, ...(manifest ? assessed.warehouseProblems : [])],
         });
       }
       return weeks;
     },
     options.overrides,
+    options.signal,
   );
 }

@@ -8,6 +8,8 @@ import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { MANIFEST_PREFIX, dateOfManifestKey } from '../lake/lake-layout.ts';
 import { parseManifest } from '../manifest/manifest.ts';
+import { VERSIONS_PREFIX } from '../lake/week-store.ts';
+import { warehouseDrift } from '../pipeline/week-decision.ts';
 import type { WeekQuality } from '../quality/week-quality.ts';
 
 export interface WeekStatus {
@@ -17,16 +19,21 @@ export interface WeekStatus {
   rejects: number | undefined;
   sourceBytes: number | undefined;
   sourceSha256: string | undefined;
-  warehouse: 'loaded' | 'not loaded' | 'other version' | 'loaded, no manifest';
+  /** `drift`: the warehouse's rows for the week differ from the manifest (see `verify`). */
+  warehouse: 'loaded' | 'not loaded' | 'other version' | 'drift' | 'loaded, no manifest';
   loadedAt: string | undefined;
   manifestUri: string | undefined;
   /** The week's quality report, from its manifest. */
   quality: WeekQuality | undefined;
+  /** The gate's reasons for the latest version held back as suspect, if one is pending. */
+  suspect: string[] | undefined;
 }
 
 export async function statusCommand(options: {
   config: Config;
   overrides?: BackendOverrides | undefined;
+  /** The command's stop (SIGINT/SIGTERM): waits and DuckDB queries end at once. */
+  signal?: AbortSignal | undefined;
 }): Promise<WeekStatus[]> {
   return withReadOnlyBackends(
     options.config,
@@ -39,6 +46,8 @@ export async function statusCommand(options: {
         if (date === undefined || text === undefined) continue;
         const manifest = parseManifest(text, lake.uriOf(key));
         const record = await warehouse.loadedWeek(date, manifest.load);
+        const drift = await warehouseDrift(warehouse, date, manifest, record);
+        const pending = manifest.history?.filter((entry) => entry.outcome === 'suspect').at(-1);
         weeks.set(date, {
           dropDate: date,
           rows: manifest.rows,
@@ -47,12 +56,36 @@ export async function statusCommand(options: {
           sourceSha256: manifest.source.sha256,
           warehouse: !record
             ? 'not loaded'
-            : record.sourceSha256 === manifest.source.sha256
-              ? 'loaded'
-              : 'other version',
+            : record.sourceSha256 !== manifest.source.sha256
+              ? 'other version'
+              : drift.length > 0
+                ? 'drift'
+                : 'loaded',
           loadedAt: record?.loadedAt,
           manifestUri: lake.uriOf(key),
           quality: manifest.quality,
+          suspect: pending?.reasons,
+        });
+      }
+      // Weeks held back as suspect before any version of them was loaded: only their kept
+      // version records say so.
+      for (const key of await lake.list(VERSIONS_PREFIX)) {
+        const date = /drop_date=(\d{4}-\d{2}-\d{2})\/[0-9a-f]+\/version\.json$/.exec(key)?.[1];
+        if (date === undefined || weeks.has(date)) continue;
+        const text = await lake.getText(key);
+        const version = text === undefined ? undefined : parseManifest(text, lake.uriOf(key));
+        if (version?.gate?.verdict !== 'suspect') continue;
+        weeks.set(date, {
+          dropDate: date,
+          rows: undefined,
+          rejects: undefined,
+          sourceBytes: undefined,
+          sourceSha256: undefined,
+          warehouse: 'not loaded',
+          loadedAt: undefined,
+          manifestUri: undefined,
+          quality: undefined,
+          suspect: version.gate.reasons,
         });
       }
       // Weeks the warehouse holds without a manifest in this lake (where it can list them).
@@ -69,10 +102,12 @@ export async function statusCommand(options: {
           loadedAt: record.loadedAt,
           manifestUri: undefined,
           quality: undefined,
+          suspect: undefined,
         });
       }
       return [...weeks.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate));
     },
     options.overrides,
+    options.signal,
   );
 }
