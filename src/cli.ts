@@ -35,6 +35,8 @@ import { PrefectClient } from './prefect/prefect-client.ts';
 import { formatAppliedBlocks, formatDeployResult } from './prefect/prefect-output.ts';
 import { blocksApplyCommand } from './commands/blocks-apply.ts';
 import { deployPrefectCommand } from './commands/deploy-prefect.ts';
+import { installProcessStop } from './process-stop.ts';
+import { StoppedError, untilStopped } from './util/abort.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
 const CLOCK_ENV = 'MTA_INGEST_NOW';
@@ -138,6 +140,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
   const err = (text: string): void => void process.stderr.write(`mta-ingest: ${text}\n`);
   let exitCode: number = ExitCode.ok;
+  // SIGINT/SIGTERM stop every command (process-stop.ts): `run` and `demo` finish their weeks'
+  // lines; the others, which write nothing, stop waiting at once (`until`).
+  const stop = installProcessStop({ say: err });
+  const until = <T>(work: Promise<T>): Promise<T> => untilStopped(work, stop.signal);
 
   const program = new Command('mta-ingest')
     .description('Lands the NYC MTA weekly turnstile files in a data lake and a warehouse.')
@@ -174,48 +180,41 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     )
     .option('--metrics-job <name>', "the metrics' job label / Pushgateway job", 'mta_ingest')
     .action(async (flags: CommonFlags & MetricsFlags & { quiet?: boolean; accept?: string }) => {
-      const controller = new AbortController();
-      const stop = (signal: NodeJS.Signals): void => controller.abort(new Error(`interrupted by ${signal}`));
       const display = new RunDisplay(process.stdout, outputModeFor(process.stdout, flags));
       const log = createLogger(flags.logLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
       let metrics: MetricsTargets | undefined;
-      process.once('SIGINT', stop).once('SIGTERM', stop);
-      try {
-        // Inside a Prefect flow run (PREFECT__FLOW_RUN_ID), its parameters select the weeks and
-        // it is told how the run went; a reporting failure is one line on stderr (flow-run.ts).
-        const summary = await runAsFlowRun(
-          env,
-          { selection: selectionOf(flags), force: flags.force === true },
-          async (choice) => {
-            metrics = metricsTargetsOf(flags, env);
-            return runCommand({
-              selection: choice.selection,
-              // A Cloud Run or Kubernetes fan-out task takes its share of the dates (shard.ts).
-              share: taskShareFromEnv(env),
-              force: choice.force,
-              accept:
-                flags.accept !== undefined
-                  ? parseAccept(flags.accept)
-                  : parseAccept(env[ACCEPT_ENV], ACCEPT_ENV),
-              strict: flags.strict === true,
-              config: await configOf(flags, env),
-              now: clock(env),
-              log,
-              signal: controller.signal,
-              onWeek: (week) => display.week(week),
-              onProgress: (event) => display.progress(event),
-            });
-          },
-          { problem: (line) => err(`prefect: ${line}`), log, interrupted: () => controller.signal.aborted },
-        );
-        display.finish(summary);
-        exitCode = summary.exitCode;
-        // A metrics failure is one line on stderr; the exit code stays the data's (publish-metrics.ts).
-        if (metrics !== undefined) {
-          for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
-        }
-      } finally {
-        process.off('SIGINT', stop).off('SIGTERM', stop);
+      // Inside a Prefect flow run (PREFECT__FLOW_RUN_ID), its parameters select the weeks and
+      // it is told how the run went; a reporting failure is one line on stderr (flow-run.ts).
+      const summary = await runAsFlowRun(
+        env,
+        { selection: selectionOf(flags), force: flags.force === true },
+        async (choice) => {
+          metrics = metricsTargetsOf(flags, env);
+          return runCommand({
+            selection: choice.selection,
+            // A Cloud Run or Kubernetes fan-out task takes its share of the dates (shard.ts).
+            share: taskShareFromEnv(env),
+            force: choice.force,
+            accept:
+              flags.accept !== undefined
+                ? parseAccept(flags.accept)
+                : parseAccept(env[ACCEPT_ENV], ACCEPT_ENV),
+            strict: flags.strict === true,
+            config: await configOf(flags, env),
+            now: clock(env),
+            log,
+            signal: stop.signal,
+            onWeek: (week) => display.week(week),
+            onProgress: (event) => display.progress(event),
+          });
+        },
+        { problem: (line) => err(`prefect: ${line}`), log, interrupted: () => stop.signal.aborted },
+      );
+      display.finish(summary);
+      exitCode = summary.exitCode;
+      // A metrics failure is one line on stderr; the exit code stays the data's (publish-metrics.ts).
+      if (metrics !== undefined) {
+        for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
       }
     });
 
@@ -224,13 +223,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .option('--force', 'plan as for run --force')
     .option('--json', 'machine-readable output')
     .action(async (flags: CommonFlags) => {
-      const weeks = await planCommand({
-        selection: selectionOf(flags),
-        share: taskShareFromEnv(env),
-        force: flags.force === true,
-        config: await configOf(flags, env),
-        now: clock(env),
-      });
+      const weeks = await until(
+        planCommand({
+          selection: selectionOf(flags),
+          share: taskShareFromEnv(env),
+          force: flags.force === true,
+          config: await configOf(flags, env),
+          now: clock(env),
+          signal: stop.signal,
+        }),
+      );
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));
     });
 
@@ -255,7 +257,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .option('--dir <path>', `folder for the demo's lake and warehouse (default ${DEFAULT_DEMO_DIR})`)
     .option('--json', 'machine-readable output')
     .action(async (flags: { dir?: string; json?: boolean }) => {
-      const demo = await demoCommand({ dir: flags.dir ?? DEFAULT_DEMO_DIR, log: createLogger('warn') });
+      const demo = await demoCommand({
+        dir: flags.dir ?? DEFAULT_DEMO_DIR,
+        log: createLogger('warn'),
+        signal: stop.signal,
+      });
       const { weeks, report, lake, warehouse } = demo;
       out(flags.json ? JSON.stringify({ weeks, report, lake, warehouse }, null, 2) : formatDemo(demo));
       exitCode = demo.exitCode;
@@ -265,7 +271,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .description('list the weeks in the lake and whether the warehouse holds them')
     .option('--json', 'machine-readable output')
     .action(async (flags: CommonFlags) => {
-      const weeks = await statusCommand({ config: await configOf(flags, env) });
+      const weeks = await until(statusCommand({ config: await configOf(flags, env), signal: stop.signal }));
       out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
     });
 
@@ -276,12 +282,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .option('--repair', 'heal drifted weeks with a plain run of each (reload from the lake, or re-fetch)')
     .option('--json', 'machine-readable output')
     .action(async (flags: CommonFlags & { repair?: boolean }) => {
-      const result = await verifyCommand({
-        config: await configOf(flags, env),
-        repair: flags.repair === true,
-        now: clock(env),
-        log: createLogger(flags.logLevel ?? 'warn'),
-      });
+      const result = await until(
+        verifyCommand({
+          config: await configOf(flags, env),
+          repair: flags.repair === true,
+          now: clock(env),
+          log: createLogger(flags.logLevel ?? 'warn'),
+        }),
+      );
       out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result));
       exitCode = result.exitCode;
     });
@@ -303,12 +311,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   withConfigOptions(program.command('restore'))
     .description('make a kept version of a week current again and load it (the replaced one is kept)')
     .option('--date <yyyy-mm-dd>', 'the drop date')
-    .option('--version <sha256>', 'the version: at least 6 hex digits of its sha256 (see versions)')
+    .option('--sha256 <prefix>', 'the version: at least 6 hex digits of its sha256 (see versions)')
     .option('--json', 'machine-readable output')
-    .action(async (flags: CommonFlags & { version?: string }) => {
+    .action(async (flags: CommonFlags & { sha256?: string }) => {
       const restored = await restoreCommand({
         date: flags.date,
-        version: flags.version,
+        version: flags.sha256,
         config: await configOf(flags, env),
         now: clock(env),
         log: createLogger(flags.logLevel ?? 'warn'),
@@ -338,10 +346,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .addOption(prefectApiOption())
     .option('--json', 'machine-readable output')
     .action(async (flags: { block?: string[]; prefectApiUrl?: string; json?: boolean }) => {
-      const applied = await blocksApplyCommand({
-        names: flags.block ?? [],
-        client: PrefectClient.fromEnv(env, flags.prefectApiUrl),
-      });
+      const applied = await until(
+        blocksApplyCommand({
+          names: flags.block ?? [],
+          client: PrefectClient.fromEnv(env, flags.prefectApiUrl, stop.signal),
+        }),
+      );
       out(flags.json ? JSON.stringify(applied, null, 2) : formatAppliedBlocks(applied));
     });
 
@@ -360,11 +370,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .addOption(prefectApiOption())
     .option('--json', 'machine-readable output')
     .action(async (flags: { block: string; workPool?: string; prefectApiUrl?: string; json?: boolean }) => {
-      const result = await deployPrefectCommand({
-        block: flags.block,
-        workPool: flags.workPool,
-        client: PrefectClient.fromEnv(env, flags.prefectApiUrl),
-      });
+      const result = await until(
+        deployPrefectCommand({
+          block: flags.block,
+          workPool: flags.workPool,
+          client: PrefectClient.fromEnv(env, flags.prefectApiUrl, stop.signal),
+        }),
+      );
       out(flags.json ? JSON.stringify(result, null, 2) : formatDeployResult(result));
     });
 
@@ -377,10 +389,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     err(oneLine(error));
+    // Stopped by a signal: its code, whatever the stop broke off (a StoppedError or another).
+    const stopped = stop.exitCode();
+    if (stopped !== undefined) return stopped;
     return error instanceof MtaIngestError ? error.exitCode : ExitCode.failed;
+  } finally {
+    stop.dispose();
   }
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  // A stopped command has printed what it had; what it broke off (a request, an upload) must
+  // not hold the process past the orchestrator's grace period.
+  if (code === ExitCode.interruptedBySigint || code === ExitCode.interruptedBySigterm) process.exit(code);
 }

@@ -161,7 +161,15 @@ for (const backend of BACKENDS) {
       const keys = weekKeys(WEEK);
       const manifest = parseManifest((await lake.getText(keys.manifest))!, keys.manifest);
       expect(manifest).toMatchObject({ rows: REAL_WEEK_ROWS, rejects: 0, load: { rows: REAL_WEEK_ROWS } });
-      expect(await lake.list('turnstile/')).toEqual([keys.manifest, keys.parquet, keys.raw]);
+      const version = `turnstile/_versions/drop_date=${WEEK}/${manifest.source.sha256.slice(0, 16)}/turnstile_230603`;
+      expect(await lake.list('turnstile/')).toEqual([
+        keys.manifest,
+        `${version}.parquet`,
+        `${version}.txt.gz`,
+        `turnstile/_versions/drop_date=${WEEK}/${manifest.source.sha256.slice(0, 16)}/version.json`,
+        keys.parquet,
+        keys.raw,
+      ]);
 
       // Every object, read back from the lake, is what the manifest says it is.
       for (const object of [manifest.objects.raw, manifest.objects.parquet]) {
@@ -214,9 +222,14 @@ for (const backend of BACKENDS) {
       backend.expectLoad();
       expect((await run(backend)).exitCode).toBe(0);
       backend.expectLoad();
+      const inserts = (): number =>
+        bigquery.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/jobs')).length;
+      const insertsBefore = inserts();
       const forced = await run(backend, true);
       expect(forced.weeks[0]).toMatchObject({ outcome: 'loaded', rows: REAL_WEEK_ROWS });
       expect(await backend.rowsInWarehouse()).toBe(REAL_WEEK_ROWS);
+      // --force really loads again: a new load job on BigQuery (not the earlier one found by id).
+      if (backend.warehouse().startsWith('bigquery:')) expect(inserts()).toBeGreaterThan(insertsBefore);
     });
   });
 }

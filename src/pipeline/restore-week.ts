@@ -58,7 +58,7 @@ export async function restoreWeek(
 function pick(versions: Manifest[], shaPrefix: string, date: IsoDate): Manifest {
   if (!/^[0-9a-f]{6,64}$/.test(shaPrefix)) {
     throw new UsageError(
-      `--version ${JSON.stringify(shaPrefix)}: give at least 6 hex digits of the version's sha256`,
+      `--sha256 ${JSON.stringify(shaPrefix)}: give at least 6 hex digits of the version's sha256`,
     );
   }
   const matches = versions.filter((v) => v.source.sha256.startsWith(shaPrefix));
@@ -67,6 +67,6 @@ function pick(versions: Manifest[], shaPrefix: string, date: IsoDate): Manifest 
   throw new UsageError(
     matches.length === 0
       ? `${date} has no kept version ${shaPrefix} (kept: ${known}); see mta-ingest versions --date ${date}`
-      : `--version ${shaPrefix} matches ${matches.length} versions of ${date}; give more digits`,
+      : `--sha256 ${shaPrefix} matches ${matches.length} versions of ${date}; give more digits`,
   );
 }
