@@ -84,6 +84,29 @@ describe('GcsLake', () => {
     await expect(lake.putText('../escape', 'x', 'text/plain')).rejects.toThrow(LakeError);
   });
 
+  it("a manifest write under a stale generation is refused by GCS itself, and the other writer's text stays", async () => {
+    // Straight to fake-gcs-server (no fault proxy): the 412 must come from the precondition sent.
+    const lake = new GcsLake(lakeUri(), storageAt(gcs.url));
+    const key = 'turnstile/_manifests/drop_date=2023-06-03.json';
+    await lake.putText(key, '{"v":1}', 'application/json');
+    const read = await lake.getTextWithGeneration(key);
+    expect(read).toMatchObject({ text: '{"v":1}' });
+    await lake.putText(key, '{"v":2,"by":"another run"}', 'application/json');
+    await expect(
+      lake.putText(key, '{"v":3}', 'application/json', { ifGeneration: read!.generation }),
+    ).rejects.toThrow(/changed by another writer/);
+    expect(await lake.getText(key)).toBe('{"v":2,"by":"another run"}');
+    // "Must not exist" (generation 0) on an object that exists is refused the same way.
+    await expect(lake.putText(key, '{"v":4}', 'application/json', { ifGeneration: '0' })).rejects.toThrow(
+      /changed by another writer/,
+    );
+    const now = await lake.getTextWithGeneration(key);
+    await lake.putText(key, '{"v":5}', 'application/json', { ifGeneration: now!.generation });
+    expect(await lake.getText(key)).toBe('{"v":5}');
+    expect(await lake.sizeOf(key)).toBe(7);
+    expect(await lake.sizeOf('turnstile/none')).toBeUndefined();
+  });
+
   it('uploads a large file resumably, in chunks, validated by CRC32C, and reads it back whole', async () => {
     const data = randomBytes(RESUMABLE_THRESHOLD + 3 * 1024 * 1024);
     const path = join(dir, 'big.bin');

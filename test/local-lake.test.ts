@@ -35,13 +35,34 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe('LocalLake round trips', () => {
   it('putText then getText returns the text, and the object is a plain file under the root', async () => {
     const stored = await lake.putText('turnstile/_manifests/m.json', '{"a":1}\n', 'application/json');
+    // A folder keeps no generations: the text's own hash stands in for one (putText's precondition).
     expect(stored).toEqual({
       key: 'turnstile/_manifests/m.json',
       uri: lake.uriOf('turnstile/_manifests/m.json'),
+      generation: (await lake.getTextWithGeneration('turnstile/_manifests/m.json'))!.generation,
     });
-    expect(stored.generation).toBeUndefined();
+    expect(stored.generation).toMatch(/^[0-9a-f]{16}$/);
     expect(await lake.getText('turnstile/_manifests/m.json')).toBe('{"a":1}\n');
     expect(await readFile(join(root, 'turnstile', '_manifests', 'm.json'), 'utf8')).toBe('{"a":1}\n');
+  });
+
+  it('putText with a stale generation refuses to overwrite what another writer wrote, and writes nothing', async () => {
+    const key = 'turnstile/_manifests/m.json';
+    const first = await lake.putText(key, 'one\n', 'application/json');
+    await lake.putText(key, 'two\n', 'application/json');
+    await expect(
+      lake.putText(key, 'three\n', 'application/json', { ifGeneration: first.generation! }),
+    ).rejects.toThrow(/changed by another writer/);
+    expect(await lake.getText(key)).toBe('two\n');
+    await expect(
+      lake.putText('new.json', 'x', 'application/json', { ifGeneration: first.generation! }),
+    ).rejects.toThrow(/changed by another writer/);
+    expect(await lake.getText('new.json')).toBeUndefined();
+    const current = await lake.getTextWithGeneration(key);
+    await lake.putText(key, 'four\n', 'application/json', { ifGeneration: current!.generation });
+    expect(await lake.getText(key)).toBe('four\n');
+    expect(await lake.sizeOf(key)).toBe(5);
+    expect(await lake.sizeOf('absent')).toBeUndefined();
   });
 
   it('keeps non-ASCII text intact (UTF-8)', async () => {
