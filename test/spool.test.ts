@@ -5,8 +5,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FetchError } from '../src/errors.ts';
-import { MAX_LINE_BYTES, Spool, type SpoolSummary } from '../src/fetch/spool.ts';
+import { MAX_LINE_BYTES, REJECT_TEXT_BYTES, Spool, type SpoolSummary } from '../src/fetch/spool.ts';
 import { HUDSON_YARDS } from './support/real-week.ts';
 
 const LF = 0x0a;
@@ -319,28 +318,50 @@ describe('Spool.firstLine', () => {
   });
 });
 
-describe('Spool line length limit', () => {
-  it('refuses a line longer than MAX_LINE_BYTES without a newline, in one chunk', async () => {
-    const spooler = new Spool(dir);
-    await expect(spooler.write(Buffer.alloc(MAX_LINE_BYTES + 1, 'x'))).rejects.toThrow(FetchError);
-    await spooler.discard();
+describe('Spool line length limit: an overlong line is its own reject, the rest is read', () => {
+  const overlong = (length: number): Buffer => Buffer.alloc(length, 'x');
+  const expectOverlong = (summary: SpoolSummary, lineNumber: number, bytes: number): void => {
+    expect(summary.overlongLines).toHaveLength(1);
+    const [reject] = summary.overlongLines;
+    expect(reject!.lineNumber).toBe(lineNumber);
+    expect(reject!.reason).toMatch(
+      new RegExp(`^the line is ${bytes} bytes long, over the reader's limit of ${MAX_LINE_BYTES}`),
+    );
+    // Only a prefix is kept: the line is never held whole.
+    expect(reject!.text).toBe('x'.repeat(REJECT_TEXT_BYTES));
+  };
+
+  it('in one chunk: lines before and after it keep their numbers', async () => {
+    const input = Buffer.concat([Buffer.from('a\n'), overlong(MAX_LINE_BYTES + 1), Buffer.from('\nb\nc\n')]);
+    const summary = await spool([input]);
+    expectOverlong(summary, 2, MAX_LINE_BYTES + 1);
+    expect(await readFile(summary.linesPath, 'latin1')).toBe('1,a\n3,b\n4,c\n');
+    expect(summary.lines).toBe(4);
+    expect(gunzipSync(await readFile(summary.rawGzPath)).equals(input)).toBe(true);
   });
 
-  it('refuses it when it arrives in pieces, on the write that crosses the limit', async () => {
+  it('in pieces, crossing the limit on a later write (CRLF: the CR is not counted)', async () => {
     const spooler = new Spool(dir);
-    const piece = Buffer.alloc(64 * 1024, 'x');
-    let written = 0;
-    // MAX_LINE_BYTES is a whole number of pieces, so the line reaches the limit exactly...
-    while (written < MAX_LINE_BYTES) {
-      await spooler.write(piece);
-      written += piece.length;
-    }
-    expect(written).toBe(MAX_LINE_BYTES);
-    // ...and one more byte is one too many.
-    await expect(spooler.write(Buffer.from('x'))).rejects.toThrow(FetchError);
-    await spooler.discard();
-    expect(existsSync(join(dir, 'raw.txt.gz'))).toBe(false);
-    expect(existsSync(join(dir, 'lines.csv'))).toBe(false);
+    await spooler.write(Buffer.from('h\r\nstart'));
+    const piece = overlong(64 * 1024);
+    for (let written = 0; written < 1.5 * MAX_LINE_BYTES; written += piece.length) await spooler.write(piece);
+    await spooler.write(Buffer.from('\r'));
+    await spooler.write(Buffer.from('\nnext\r\n'));
+    const summary = await spooler.finish();
+    await summary.rawGzWritten;
+    expect(summary.overlongLines.map((r) => r.lineNumber)).toEqual([2]);
+    expect(summary.overlongLines[0]!.reason).toMatch(`is ${5 + 1.5 * MAX_LINE_BYTES} bytes long`);
+    expect(summary.overlongLines[0]!.text).toBe(`start${'x'.repeat(REJECT_TEXT_BYTES - 5)}`);
+    expect(await readFile(summary.linesPath, 'latin1')).toBe('1,h\n3,next\n');
+    expect(summary.lines).toBe(3);
+  });
+
+  it('as the last line, without a newline: a reject that says the file ends inside it', async () => {
+    const summary = await spool([Buffer.from('h\n'), overlong(MAX_LINE_BYTES + 10)]);
+    expectOverlong(summary, 2, MAX_LINE_BYTES + 10);
+    expect(summary.overlongLines[0]!.reason).toMatch('(the file ends inside it)');
+    expect(summary.unterminatedLastLine).toBeUndefined();
+    expect(await readFile(summary.linesPath, 'latin1')).toBe('1,h\n');
   });
 
   it('accepts a line of exactly MAX_LINE_BYTES', async () => {
@@ -348,6 +369,29 @@ describe('Spool line length limit', () => {
     const input = Buffer.concat([line, Buffer.from('\nnext')]);
     const chunks = cutAt(input, [100, MAX_LINE_BYTES, MAX_LINE_BYTES + 1]);
     await expectMatchesReference(input, await spool(chunks), 'max line');
+    expect((await spool(chunks)).overlongLines).toEqual([]);
+  });
+});
+
+describe('Spool byte-order mark', () => {
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+  it.each([
+    ['whole', [3 + 4]],
+    ['split inside the mark', [1, 2]],
+    ['one byte at a time', [1, 2, 3, 4, 5, 6]],
+  ])('leaves a leading UTF-8 BOM out of lines.csv, raw keeps it (%s)', async (_name, cuts) => {
+    const input = Buffer.concat([BOM, Buffer.from('C/A,UNIT\r\nx,y\r\n')]);
+    const summary = await spool(cutAt(input, cuts));
+    expect(summary.firstLine).toBe('C/A,UNIT');
+    expect(await readFile(summary.linesPath, 'latin1')).toBe('1,C/A,UNIT\n2,x,y\n');
+    expect(gunzipSync(await readFile(summary.rawGzPath)).equals(input)).toBe(true);
+    expect(summary.bytes).toBe(input.length);
+  });
+
+  it('keeps the same bytes later in the file (only a leading mark is a signature)', async () => {
+    const input = Buffer.concat([Buffer.from('a\n'), BOM, Buffer.from('b\n')]);
+    const summary = await spool([input]);
+    expect(await readFile(summary.linesPath, 'latin1')).toBe(`1,a\n2,${BOM.toString('latin1')}b\n`);
   });
 });
 

@@ -16,6 +16,7 @@ import type { IsoDate } from '../dates/drop-dates.ts';
 import { COLUMNS, duckdbSelectList } from '../schema/turnstile-schema.ts';
 import { sqlIdentifier, sqlString } from '../util/sql.ts';
 import type { Layout } from './layout.ts';
+import type { SpoolReject } from '../fetch/spool.ts';
 import { convertLegacy } from './legacy-layout.ts';
 import {
   CSV_BUFFER_BYTES,
@@ -34,6 +35,8 @@ export interface ConvertRequest {
   linesPath: string;
   /** The last line, when the file did not end with a newline. */
   unterminatedLastLine?: { lineNumber: number; text: string } | undefined;
+  /** Lines the spool did not write to `linesPath` (longer than its limit): rejects as they are. */
+  spoolRejects?: readonly SpoolReject[] | undefined;
   outDir: string;
   db: DuckDBConnection;
 }

@@ -46,6 +46,15 @@ export async function finishWeek(
   parquetPath: string,
   rejectsPath: string,
 ): Promise<ConvertResult> {
+  // Lines the spool did not write (over its length limit) never reached the reader: their
+  // rejects join the reader's here, for every layout alike.
+  for (const reject of request.spoolRejects ?? []) {
+    await db.run(`INSERT INTO ${weekRejects} VALUES ($1, $2, $3)`, [
+      reject.lineNumber,
+      reject.reason,
+      reject.text,
+    ]);
+  }
   const rejects = await scalarNumber(db, `SELECT count(*) FROM ${weekRejects}`);
   if (rejects > 0) {
     await db.run(`COPY (

@@ -15,17 +15,40 @@
  * The spool also tells whether the body ended inside a line (no final newline), which is how a
  * broken download that still ended "cleanly" shows itself.
  *
+ * A UTF-8 byte-order mark at the start of the body is left out of `lines.csv` (raw.txt.gz keeps
+ * it): it is an encoding's signature, not part of the first line (layout detection, or a legacy
+ * file's first C/A, would otherwise read it). A line longer than MAX_LINE_BYTES is not written
+ * either: it is skipped to its newline, keeping only its first REJECT_TEXT_BYTES, and becomes
+ * that line's reject (`overlongLines`), so memory stays bounded and the rest of the week loads.
+ *
  * Numbered lines are built in one reused buffer and written through a file handle: a fresh
  * buffer per network chunk left tens of MB of garbage for the GC, and peak RSS grew with it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import { FetchError } from '../errors.ts';
+import { localResourceError } from '../errors.ts';
 import { join } from 'node:path';
 import { ParallelGzipWriter } from './parallel-gzip.ts';
 
-/** A line longer than this is not a turnstile line; refusing it keeps memory bounded. */
+/**
+ * A line longer than this (without its line end) is not a turnstile line (theirs are 130 bytes):
+ * it becomes a reject instead of being held in memory. DuckDB's reader takes lines up to its
+ * buffer (week-output.ts, CSV_BUFFER_BYTES, 4 MiB), so every line written is readable.
+ */
 export const MAX_LINE_BYTES = 1 << 20;
+
+/** How much of an overlong line its reject keeps, as its text. */
+export const REJECT_TEXT_BYTES = 256;
+
+/** A line the spool did not write to `lines.csv`, with why: a reject of its own. */
+export interface SpoolReject {
+  lineNumber: number;
+  reason: string;
+  /** The line's first REJECT_TEXT_BYTES bytes (latin1). */
+  text: string;
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 const NEWLINE = 0x0a;
 const COMMA = 0x2c;
@@ -43,6 +66,8 @@ export interface SpoolSummary {
   firstLine: string | undefined;
   /** The last line when the body did not end with a newline. */
   unterminatedLastLine: { lineNumber: number; text: string } | undefined;
+  /** Lines longer than MAX_LINE_BYTES: left out of `lines.csv`, each one a reject. */
+  overlongLines: SpoolReject[];
   rawGzPath: string;
   /**
    * Settles when raw.txt.gz is complete: the last blocks are still being compressed when the
@@ -66,8 +91,14 @@ export class Spool {
   private blankLines = 0;
   private carry: Buffer | undefined;
   private first: string | undefined;
+  /** The overlong line being skipped: its number, first bytes and length so far. */
+  private skipping:
+    { lineNumber: number; prefix: Buffer; bytes: number; lastByte: number | undefined } | undefined;
+  private readonly overlong: SpoolReject[] = [];
+  private readonly dir: string;
 
   constructor(dir: string) {
+    this.dir = dir;
     this.rawGzPath = join(dir, 'raw.txt.gz');
     this.linesPath = join(dir, 'lines.csv');
     this.gzip = new ParallelGzipWriter(this.rawGzPath);
@@ -90,14 +121,33 @@ export class Spool {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     const gzipped = this.gzip.write(chunk);
+    gzipped.catch(() => undefined);
     const length = this.numberLines(chunk);
-    if (length > 0) await (await this.linesFile).write(this.out, 0, length);
-    await gzipped;
+    try {
+      if (length > 0) await (await this.linesFile).write(this.out, 0, length);
+      await gzipped;
+    } catch (error) {
+      throw this.localFault(error);
+    }
   }
 
   async finish(): Promise<SpoolSummary> {
+    try {
+      return await this.finishFiles();
+    } catch (error) {
+      throw this.localFault(error);
+    }
+  }
+
+  /** A disk or path fault of the spool's files, naming its folder; other errors as they are. */
+  private localFault(error: unknown): unknown {
+    return localResourceError(error, this.dir, 'writing the download to') ?? error;
+  }
+
+  private async finishFiles(): Promise<SpoolSummary> {
     let unterminatedLastLine: SpoolSummary['unterminatedLastLine'];
     const file = await this.linesFile;
+    if (this.skipping !== undefined) this.endOverlongLine(' (the file ends inside it)');
     if (this.carry !== undefined) {
       // The body ended inside a line: keep it (it may be complete, as in files whose last line
       // lacks only the newline) and let the converter judge it.
@@ -120,6 +170,7 @@ export class Spool {
       blankLines: this.blankLines,
       firstLine: this.first,
       unterminatedLastLine,
+      overlongLines: this.overlong,
       rawGzPath: this.rawGzPath,
       rawGzWritten,
       linesPath: this.linesPath,
@@ -141,13 +192,25 @@ export class Spool {
   private numberLines(chunk: Buffer): number {
     let start = 0;
     let written = 0;
-    if (this.carry !== undefined) {
+    if (this.skipping !== undefined) {
       const end = chunk.indexOf(NEWLINE);
       if (end === -1) {
-        this.keepCarry(Buffer.concat([this.carry, chunk]));
+        this.skipping.bytes += chunk.length;
+        this.skipping.lastByte = chunk.at(-1) ?? this.skipping.lastByte;
         return 0;
       }
-      const line = Buffer.concat([this.carry, chunk.subarray(0, end + 1)]);
+      this.skipping.bytes += end;
+      if (end > 0) this.skipping.lastByte = chunk[end - 1];
+      this.endOverlongLine('');
+      start = end + 1;
+    }
+    if (this.carry !== undefined) {
+      const end = chunk.indexOf(NEWLINE, start);
+      if (end === -1) {
+        this.keepCarry(Buffer.concat([this.carry, chunk.subarray(start)]));
+        return 0;
+      }
+      const line = Buffer.concat([this.carry, chunk.subarray(start, end + 1)]);
       this.carry = undefined;
       this.reserve(line.length + 11);
       written = this.emitLines(line, 0, written);
@@ -170,10 +233,16 @@ export class Spool {
     const digits = this.nextDigits;
     let nextCr = input.indexOf(CR, from);
     for (let end = input.indexOf(NEWLINE, start); end !== -1; end = input.indexOf(NEWLINE, start)) {
+      if (this.lineNumber === 0 && input.subarray(start, start + BOM.length).equals(BOM)) start += BOM.length;
       this.lineNumber += 1;
       let lineEnd = end;
       if (lineEnd > start && input[lineEnd - 1] === CR) lineEnd -= 1;
-      if (isBlank(input, start, lineEnd)) {
+      if (lineEnd - start > MAX_LINE_BYTES) {
+        // Whole in this buffer (a large chunk), yet as overlong as one skipped across chunks.
+        this.overlong.push(
+          overlongReject(this.lineNumber, input.subarray(start, lineEnd), lineEnd - start, ''),
+        );
+      } else if (isBlank(input, start, lineEnd)) {
         this.blankLines += 1;
       } else {
         this.first ??= input.toString('latin1', start, Math.min(lineEnd, start + 4096));
@@ -196,8 +265,30 @@ export class Spool {
   }
 
   private keepCarry(rest: Buffer): void {
-    if (rest.length > MAX_LINE_BYTES) throw new FetchError(`a line is longer than ${MAX_LINE_BYTES} bytes`);
+    // The CR of a CRLF line end is not the line's (a line of exactly MAX_LINE_BYTES may carry it).
+    if (rest.length > MAX_LINE_BYTES + (rest[rest.length - 1] === CR ? 1 : 0)) {
+      this.skipping = {
+        lineNumber: this.lineNumber + 1,
+        prefix: Buffer.from(rest.subarray(0, REJECT_TEXT_BYTES)),
+        bytes: rest.length,
+        lastByte: rest.at(-1),
+      };
+      this.carry = undefined;
+      return;
+    }
     this.carry = rest;
+  }
+
+  /** The skipped overlong line has ended (at a newline, or at the end of the body: `note`). */
+  private endOverlongLine(note: string): void {
+    const skipped = this.skipping;
+    if (skipped === undefined) return;
+    this.skipping = undefined;
+    this.lineNumber += 1;
+    this.nextDigits.increment();
+    // Its length without the line end: a CRLF's CR is not the line's.
+    const bytes = skipped.bytes - (note === '' && skipped.lastByte === CR ? 1 : 0);
+    this.overlong.push(overlongReject(skipped.lineNumber, skipped.prefix, bytes, note));
   }
 
   /** Grows the output buffer (rarely: only for chunks larger than any seen before). */
@@ -225,6 +316,14 @@ class LineCounter {
     this.digits[i] = (this.digits[i] ?? 0x30) + 1;
     if (i < this.first) this.first = i;
   }
+}
+
+function overlongReject(lineNumber: number, line: Buffer, bytes: number, note: string): SpoolReject {
+  return {
+    lineNumber,
+    reason: `the line is ${bytes} bytes long, over the reader's limit of ${MAX_LINE_BYTES}${note}: not read (its text here is its first ${REJECT_TEXT_BYTES} bytes)`,
+    text: line.toString('latin1', 0, Math.min(line.length, REJECT_TEXT_BYTES)),
+  };
 }
 
 function countNewlines(buffer: Buffer, from = 0): number {

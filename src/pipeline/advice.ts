@@ -3,10 +3,15 @@
  * outcome and by the stage that failed. It travels in the week's report, so terminals, logs
  * and JSON consumers all get it.
  */
-import type { WeekReport } from './ingest-week.ts';
+import type { WeekReport, WeekStage } from './ingest-week.ts';
+import type { FailureKind } from '../errors.ts';
 
 export function adviceFor(
-  week: Pick<WeekReport, 'outcome' | 'failedStage' | 'detail'> & { dropDate?: string },
+  week: Pick<WeekReport, 'outcome' | 'failedStage' | 'detail'> & {
+    dropDate?: string;
+    /** What failed, when known more precisely than the stage (errors.ts, failureKindOf). */
+    failure?: FailureKind | undefined;
+  },
   isLatest: boolean,
 ): string | undefined {
   if (week.outcome === 'not-published') {
@@ -28,6 +33,8 @@ export function adviceFor(
   if (week.detail?.startsWith('--strict')) {
     return 'inspect the rejects and duplicates (rerun without --strict to load and see them in status), then decide';
   }
+  if (week.failure !== undefined)
+    return `${STAGE_STATE[week.failedStage ?? 'fetch']}; ${CAUSE_ADVICE[week.failure]}`;
   switch (week.failedStage) {
     case 'fetch':
       return 'nothing was stored; check the network and --source-url, then rerun (retries: --fetch-attempts)';
@@ -42,3 +49,34 @@ export function adviceFor(
       return 'rerun the week; see the log (stderr) for details';
   }
 }
+
+/** What a failure at each stage leaves behind (every write is atomic, the manifest last). */
+const STAGE_STATE: Record<WeekStage, string> = {
+  fetch: 'nothing was stored',
+  convert: 'nothing was stored',
+  measure: 'nothing was stored',
+  store: 'the week is not committed (no manifest)',
+  load: 'the lake holds the week; a rerun loads it from there',
+};
+
+/** What to do about each known cause: a local fault is not the network's, a 4xx not a retry's. */
+const CAUSE_ADVICE: Record<FailureKind, string> = {
+  'disk-full':
+    'a local disk is full (the path is in the message): free space there, or point --work-dir, --lake or --warehouse at another disk, then rerun',
+  'read-only':
+    'a local path is on a read-only file system (named in the message): point --work-dir, --lake or --warehouse at a writable folder, then rerun',
+  permission:
+    'the worker may not write a local path (named in the message): fix its permissions or owner, or run as a user who may, then rerun',
+  path: 'a local path is missing, or a file stands where a folder should (named in the message): fix --work-dir, --lake or --warehouse, then rerun',
+  redirects:
+    'the source redirects in a loop or too often: check --source-url (open it in a browser), then rerun',
+  tls: "the source's TLS certificate was refused: check --source-url's host; for a private CA set NODE_EXTRA_CA_CERTS, then rerun",
+  'content-encoding':
+    'the source sends an encoding the worker cannot decode: point --source-url at a server or proxy that sends plain text, gzip or deflate',
+  'http-status':
+    'the source refused the request (not retried): check --source-url and any access the server requires, then rerun',
+  'not-turnstile':
+    'the source sent something that is not a turnstile file: check --source-url (a proxy or captive portal may answer in its place), then rerun',
+  'incomplete-body':
+    'every attempt was cut before the end of the body (nothing partial was kept): rerun later or raise --fetch-attempts; if it persists, the server or a proxy cuts downloads',
+};

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
+import { sendSpecial, type SpecialFault } from './source-framing.ts';
 
 export type Fault =
   /** Respond with this status and a small text body. */
@@ -25,7 +26,9 @@ export type Fault =
   /** Send only afterBytes, then end the chunked body cleanly: looks complete, is not. */
   | { kind: 'truncate'; afterBytes: number; times?: number }
   /** 200 text/plain with an empty body. */
-  | { kind: 'empty'; times?: number };
+  | { kind: 'empty'; times?: number }
+  /** Framing, encoding and redirect faults: source-framing.ts. */
+  | SpecialFault;
 
 /** Exactly one of path (plain file, streamed), gzPath (gunzipped on the fly) or content. */
 export interface ServedFile {
@@ -129,6 +132,9 @@ export async function startSourceServer(
       head(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(req.method === 'HEAD' ? undefined : HTML_ERROR_PAGE);
     }
+
+    const special = takeFault(name, (f) => f.kind === 'framing' || f.kind === 'redirect');
+    if (special) return sendSpecial(req, res, record, special as SpecialFault, bodyOf(entry.file));
 
     let etag: string;
     try {
