@@ -7,12 +7,19 @@
 #   docker run --rm IMAGE run --year 2023 --month 6         # a backfill
 #   docker run --rm IMAGE demo --dir /work/demo             # offline demo, no credentials
 #
-# The image holds exactly the npm package (package.json "files", through `npm pack`) and its
-# production dependencies, so test/package.test.ts, which packs, installs with
-# `npm ci --omit=dev` and runs `node src/cli.ts`, tests what this image runs.
+# The image holds exactly the npm package (package.json "files", through `npm pack`, which runs
+# the `prepack` build: the package ships JavaScript in dist/, since Node does not strip types
+# under node_modules) and its production dependencies, so test/package.test.ts, which packs and
+# installs the package, tests what this image runs; test/image.test.ts builds this file and runs
+# the image.
 #
 # Build arguments: NODE_VERSION (keep it the version of the `node` dev dependency, which tests
 # run on), VERSION, REVISION, CREATED and SOURCE (OCI labels; the release workflow sets them).
+#
+# An optional build-time CA, for a build machine whose network passes through a TLS-inspecting
+# proxy: `--secret id=ca,src=/etc/ssl/certs/ca-certificates.crt`. npm in the build stages adds it
+# to Node's CAs (NODE_EXTRA_CA_CERTS); it is a secret mount, so it is in no layer and never in
+# the final image. Without it the build uses Node's own CAs, as usual.
 
 ARG NODE_VERSION=24.21.0
 
@@ -28,15 +35,25 @@ FROM node:${NODE_VERSION}-bookworm-slim AS base
 FROM base AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN --mount=type=secret,id=ca \
+  if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi \
+  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && npm cache clean --force
 
-# The files the package ships, chosen by package.json "files" as `npm pack` chooses them. The
-# result is the same on every platform, so this stage runs on the build machine's (no emulation).
+# The files the package ships, chosen by package.json "files" as `npm pack` chooses them, with
+# dist/ built by its `prepack` script (tsc), which needs the dev dependencies (TypeScript): they
+# are installed here only, never in the image. --ignore-scripts on the install keeps dependencies'
+# install scripts from running (the `node` dev dependency's would fetch a Node binary); `npm
+# pack` still runs the package's own prepack. The result is the same on every platform, so this
+# stage runs on the build machine's (no emulation).
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS package
 WORKDIR /src
+COPY package.json package-lock.json ./
+RUN --mount=type=secret,id=ca \
+  if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi \
+  && npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npm pack --ignore-scripts --pack-destination /tmp \
+RUN npm pack --pack-destination /tmp \
   && mkdir /app \
   && tar -xzf /tmp/mta-ingest-*.tgz -C /app --strip-components=1 --no-same-owner
 
@@ -61,9 +78,15 @@ LABEL org.opencontainers.image.title="mta-ingest" \
 # credentials come from the metadata server.
 ENV NODE_ENV=production
 
-# npm, npx, corepack and yarn are not needed to run the worker: fewer binaries, fewer findings
-# for image scanners.
-RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+# tini, Debian's, as PID 1: it forwards SIGTERM and SIGINT to Node and reaps, so every command
+# stops on a signal (one without a handler of its own dies of it and the container exits 143, 130
+# for SIGINT; `run` stops cleanly and exits with the same codes); Node as PID 1 would ignore a
+# signal it has no handler for. npm, npx, corepack and yarn are not needed to run the worker:
+# fewer binaries, fewer findings for image scanners.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini=0.19.0-* \
+  && rm -rf /var/lib/apt/lists/* \
+  && rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
   /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
 
 # Code and dependencies belong to root and are read-only to the worker's user.
@@ -81,8 +104,6 @@ WORKDIR /work
 # verify a numeric user.
 USER 1000:1000
 
-# Node runs the TypeScript sources directly (type stripping); there is no build step. `run`
-# handles SIGTERM itself (the run is interrupted and exits 1), so Node can be PID 1; the worker
-# starts no child processes, so there are no zombies to reap.
-ENTRYPOINT ["node", "/app/src/cli.ts"]
+# The package's JavaScript (dist/, built by `npm pack` above), under tini (see above).
+ENTRYPOINT ["tini", "--", "node", "/app/dist/cli.js"]
 CMD ["run"]
