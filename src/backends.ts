@@ -38,20 +38,26 @@ export function overridesFor(config: Config, overrides: BackendOverrides = {}): 
   return { ...emulators, ...overrides };
 }
 
-export async function openLake(uri: string, overrides: BackendOverrides & Emulators = {}): Promise<Lake> {
+/** `signal`: the run's stop, which ends a file's upload (nothing is half-written: writes are atomic). */
+export async function openLake(
+  uri: string,
+  overrides: BackendOverrides & Emulators = {},
+  signal?: AbortSignal,
+): Promise<Lake> {
   if (/^gs:\/\//i.test(uri)) {
     const { GcsLake, emulatorStorage } = await import('./lake/gcs/gcs-lake.ts');
     const emulator = overrides.gcsEmulator;
     return new GcsLake(
       uri,
       overrides.storage ?? (emulator === undefined ? undefined : emulatorStorage(emulator)),
+      signal,
     );
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
     throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);
   }
   const { LocalLake } = await import('./lake/local/local-lake.ts');
-  return new LocalLake(uri.startsWith('file://') ? fileURLToPath(uri) : uri);
+  return new LocalLake(uri.startsWith('file://') ? fileURLToPath(uri) : uri, signal);
 }
 
 export interface WarehouseOpenOptions {
@@ -66,6 +72,8 @@ export interface WarehouseOpenOptions {
   log?: Logger | undefined;
   /** Longest wait for another process's hold on the warehouse (default DEFAULT_LOCK_WAIT_MS). */
   lockWaitMs?: number | undefined;
+  /** The run's stop: lock waits and job polls end at once (src/util/abort.ts). */
+  signal?: AbortSignal | undefined;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
@@ -80,6 +88,7 @@ export async function openWarehouse(uri: string, options: WarehouseOpenOptions):
         options.overrides?.bigquery ??
         (emulator === undefined ? undefined : await emulatorBigQuery(uri, emulator)),
       pollIntervalMs: options.overrides?.bigqueryPollIntervalMs,
+      signal: options.signal,
     });
   }
   const path = uri.replace(/^duckdb:(\/\/)?/i, '');

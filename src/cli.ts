@@ -36,7 +36,7 @@ import { formatAppliedBlocks, formatDeployResult } from './prefect/prefect-outpu
 import { blocksApplyCommand } from './commands/blocks-apply.ts';
 import { deployPrefectCommand } from './commands/deploy-prefect.ts';
 import { installProcessStop } from './process-stop.ts';
-import { StoppedError, untilStopped } from './util/abort.ts';
+import { untilStopped } from './util/abort.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
 const CLOCK_ENV = 'MTA_INGEST_NOW';
@@ -242,12 +242,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .option('--limit <n>', 'how many stations (default 10)')
     .option('--json', 'machine-readable output')
     .action(async (flags: CommonFlags & { limit?: string }) => {
-      const report = await reportCommand({
-        date: flags.date,
-        limit: flags.limit,
-        config: await configOf(flags, env),
-        now: clock(env),
-      });
+      const report = await until(
+        reportCommand({
+          date: flags.date,
+          limit: flags.limit,
+          config: await configOf(flags, env),
+          now: clock(env),
+          signal: stop.signal,
+        }),
+      );
       out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
     });
 

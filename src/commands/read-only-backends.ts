@@ -14,12 +14,19 @@ export async function withReadOnlyBackends<T>(
   config: Config,
   use: (lake: Lake, warehouse: Warehouse) => Promise<T>,
   overrides: BackendOverrides = {},
+  /** The command's stop: ends a wait for a warehouse file another run holds, and DuckDB queries. */
+  signal?: AbortSignal,
 ): Promise<T> {
   overrides = overridesFor(config, overrides);
-  const lake = await openLake(config.lake, overrides);
-  const engine = lazyEngine({ tempDirectory: join(tmpdir(), 'mta-ingest-duckdb-spill') });
+  const lake = await openLake(config.lake, overrides, signal);
+  const engine = lazyEngine({ tempDirectory: join(tmpdir(), 'mta-ingest-duckdb-spill'), signal });
   try {
-    const warehouse = await openWarehouse(config.warehouse, { engine, readOnly: true, overrides });
+    const warehouse = await openWarehouse(config.warehouse, {
+      engine,
+      readOnly: true,
+      overrides,
+      signal,
+    });
     try {
       return await use(lake, warehouse);
     } finally {

@@ -15,6 +15,8 @@ export interface ReportOptions {
   config: Config;
   now: Date;
   overrides?: BackendOverrides | undefined;
+  /** The command's stop (SIGINT/SIGTERM): waits and DuckDB queries end at once. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface WeekReportTable {
@@ -40,5 +42,6 @@ export async function reportCommand(options: ReportOptions): Promise<WeekReportT
       return { dropDate: dropDate!, stations: await warehouse.topStations(dropDate!, Number(limit)) };
     },
     options.overrides,
+    options.signal,
   );
 }

@@ -4,15 +4,11 @@
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
 import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
-import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import {
-  ingestWeek,
-  warehouseUnavailable,
-  type ProgressEvent,
-  type WeekReport,
-} from '../pipeline/ingest-week.ts';
+import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
+import { skippedWeek, warehouseFailedWeek } from '../pipeline/unfinished-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
@@ -77,21 +73,25 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
       'run started',
     );
     for (const date of dates) {
-      if (options.signal?.aborted) break;
       const weekOptions = {
         force: options.force,
         strict: options.strict ?? false,
         isLatest: date === latest,
         accept: options.force || options.accept === 'all' || (options.accept?.includes(date) ?? false),
       };
-      const week = await ctx
-        .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
-        .catch((error: unknown) => {
-          // ingestWeek reports its own failures; this is the warehouse held by another run
-          // past the wait. Other failures to open it (settings, schema) still end the run.
-          if (!(error instanceof WarehouseBusyError)) throw error;
-          return warehouseUnavailable(ctx, date, error, weekOptions);
-        });
+      // Every selected week gets its line: those the stop came before are skipped.
+      const week = options.signal?.aborted
+        ? skippedWeek(ctx, date, options.signal, weekOptions)
+        : await ctx
+            .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
+            .catch((error: unknown) => {
+              // ingestWeek reports its own failures; these are the week's warehouse failing to
+              // open or close (held by another run past the wait, an invalid file, a full disk):
+              // the week fails and the run goes on. A configuration problem before any week is
+              // the whole run's (exit 2, nothing fetched).
+              if (error instanceof UsageError && weeks.length === 0) throw error;
+              return warehouseFailedWeek(ctx, date, error, weekOptions);
+            });
       weeks.push(week);
       options.onWeek?.(week);
     }

@@ -23,6 +23,8 @@ export interface DemoOptions {
   log: Logger;
   /** The clock the run uses; defaults to DEMO_NOW. */
   now?: Date | undefined;
+  /** The command's stop (SIGINT/SIGTERM): the run reports its week interrupted and ends. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface DemoResult {
@@ -51,6 +53,7 @@ export async function demoCommand(options: DemoOptions): Promise<DemoResult> {
       config,
       now,
       log: options.log,
+      signal: options.signal,
     });
     const landed = exitCode === ExitCode.ok && weeks.length > 0;
     const report = landed

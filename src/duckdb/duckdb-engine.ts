@@ -8,6 +8,7 @@
  * time).
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { stopWith } from './stoppable.ts';
 
 export interface DuckDBEngine {
   /** A new connection (each has its own transaction and default catalog). */
@@ -23,6 +24,8 @@ export interface EngineOptions {
   tempDirectory: string;
   memoryLimit?: string;
   threads?: number;
+  /** The run's stop: interrupts what the engine's connections run, and refuses new work. */
+  signal?: AbortSignal | undefined;
 }
 
 export async function openDuckDBEngine(options: EngineOptions): Promise<DuckDBEngine> {
@@ -42,6 +45,7 @@ export async function openDuckDBEngine(options: EngineOptions): Promise<DuckDBEn
   return {
     async connect() {
       const connection = await instance.connect();
+      if (options.signal) stopWith(connection, options.signal);
       connections.push(connection);
       return connection;
     },

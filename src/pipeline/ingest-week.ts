@@ -33,6 +33,7 @@ import { assessWeek, recentWeeks } from './week-decision.ts';
 import { load, loadFromLake } from './load-week.ts';
 import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
+import { reasonOf, throwIfStopped } from '../util/abort.ts';
 
 /**
  * How a week ended. `suspect`: fetched and stored beside the current version, but held back by
@@ -134,6 +135,8 @@ export async function ingestWeek(
   /** Marks a stage's start and returns the function that marks its end. */
   const begin = (next: WeekStage): (() => number) => {
     stage = next;
+    // A stage never begins once the run is stopped (the catch below reports the week interrupted).
+    throwIfStopped(ctx.signal);
     ctx.progress?.({ dropDate: date, stage: next, state: 'start' });
     const started = performance.now();
     return () => {
@@ -348,6 +351,12 @@ export async function ingestWeek(
       manifestUri: ctx.lake.uriOf(keys.manifest),
     });
   } catch (error) {
+    if (ctx.signal?.aborted) {
+      // Stopped by a signal: whatever the stage threw, nothing is half-written (atomic lake
+      // writes, a rolled-back load), and the week's line says where it stopped.
+      log.warn({ event: 'week.interrupted', stage, error: oneLine(error) }, 'week interrupted');
+      return report('interrupted', { detail: `${reasonOf(ctx.signal)} during ${stage}`, failedStage: stage });
+    }
     const message = oneLine(error);
     log.error(
       { event: 'week.failed', error: message, stage: error instanceof MtaIngestError ? error.name : 'Error' },

@@ -56,7 +56,9 @@ export async function openRunContext(
   progress?: (event: ProgressEvent) => void,
 ): Promise<RunContext> {
   overrides = overridesFor(config, overrides);
-  const lake = await openLake(config.lake, overrides);
+  // The run's stop reaches every stage through the backends: uploads, DuckDB queries (the
+  // conversion's included: its connection comes from the week's engine), lock waits, job polls.
+  const lake = await openLake(config.lake, overrides, signal);
   const workDir = await createWorkDir(config.workDir, runId);
   const runLog = log.child({ runId });
   await removeStaleWorkDirs(config.workDir, runLog);
@@ -69,7 +71,7 @@ export async function openRunContext(
     signal,
     progress,
     async withWeek(use) {
-      const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill') });
+      const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill'), signal });
       try {
         const warehouse = await openWarehouse(config.warehouse, {
           engine,
@@ -77,6 +79,7 @@ export async function openRunContext(
           overrides,
           log: runLog,
           lockWaitMs: config.lockWaitMs,
+          signal,
         });
         try {
           let converter: Promise<DuckDBConnection> | undefined;

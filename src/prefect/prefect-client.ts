@@ -7,8 +7,8 @@
  * else: not in errors, not in logs. Transient failures (connection errors, 429, 502, 503, 504)
  * are retried a few times with a short backoff, as Prefect's own client does.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MtaIngestError, UsageError, oneLine } from '../errors.ts';
+import { StoppedError, sleepUnlessStopped, throwIfStopped } from '../util/abort.ts';
 
 export const PREFECT_ENV = {
   apiUrl: 'PREFECT_API_URL',
@@ -42,24 +42,32 @@ export interface PrefectClientOptions {
   apiKey?: string | undefined;
   /** Wait before the first retry (doubles after); tests shorten it. */
   backoffMs?: number;
+  /** The command's stop: a request in flight is aborted, and none is retried or begun after it. */
+  signal?: AbortSignal | undefined;
 }
 
 export class PrefectClient {
   readonly apiUrl: string;
   readonly #apiKey: string | undefined;
   readonly #backoffMs: number;
+  readonly #signal: AbortSignal | undefined;
 
   constructor(options: PrefectClientOptions) {
     this.apiUrl = options.apiUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.#backoffMs = options.backoffMs ?? 500;
+    this.#signal = options.signal;
   }
 
   /**
    * From PREFECT_API_URL (or `apiUrl`, a flag) and PREFECT_API_KEY. A missing or malformed URL is
    * a usage error naming where it came from.
    */
-  static fromEnv(env: Record<string, string | undefined>, apiUrl?: string): PrefectClient {
+  static fromEnv(
+    env: Record<string, string | undefined>,
+    apiUrl?: string,
+    signal?: AbortSignal,
+  ): PrefectClient {
     const url = apiUrl ?? env[PREFECT_ENV.apiUrl];
     const named = apiUrl !== undefined ? '--prefect-api-url' : PREFECT_ENV.apiUrl;
     if (url === undefined || url.trim() === '') {
@@ -70,7 +78,7 @@ export class PrefectClient {
     if (!/^https?:\/\/[^/\s]+/i.test(url) || !URL.canParse(url)) {
       throw new UsageError(`${named} ${url} is not an http(s) URL`);
     }
-    return new PrefectClient({ apiUrl: url, apiKey: env[PREFECT_ENV.apiKey] });
+    return new PrefectClient({ apiUrl: url, apiKey: env[PREFECT_ENV.apiKey], signal });
   }
 
   get<T>(path: string, accept: readonly number[] = [200]): Promise<PrefectResponse<T>> {
@@ -109,7 +117,8 @@ export class PrefectClient {
     if (this.#apiKey !== undefined) headers.authorization = `Bearer ${this.#apiKey}`;
     let problem = '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-      if (attempt > 1) await sleep(this.#backoffMs * 2 ** (attempt - 2));
+      if (attempt > 1) await sleepUnlessStopped(this.#backoffMs * 2 ** (attempt - 2), this.#signal);
+      throwIfStopped(this.#signal);
       let response: Response;
       let text: string;
       try {
@@ -117,10 +126,13 @@ export class PrefectClient {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          signal: this.#signal
+            ? AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.#signal])
+            : AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
         text = await response.text();
       } catch (error) {
+        if (this.#signal?.aborted) throw new StoppedError(this.#signal);
         problem = describeFetchError(error);
         continue;
       }

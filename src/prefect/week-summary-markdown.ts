@@ -43,7 +43,10 @@ export function weekSummaryMarkdown(summary: RunSummary): string {
 export function stateMessage(summary: RunSummary, interrupted: boolean): string {
   const counts = outcomeCounts(summary.weeks);
   if (summary.exitCode === 0) return counts;
-  const notLoaded = summary.weeks.filter((w) => w.outcome === 'failed' || w.outcome === 'not-published');
+  // Skipped weeks are counted in the head; each of the others has its own reason.
+  const notLoaded = summary.weeks.filter(
+    (w) => w.outcome === 'failed' || w.outcome === 'not-published' || w.outcome === 'interrupted',
+  );
   const reasons = notLoaded.map((w) => `${w.dropDate} ${w.outcome}${w.detail ? `: ${w.detail}` : ''}`);
   const head = interrupted ? `interrupted after ${counts}` : counts;
   return capped([head, ...reasons].join('; '));

@@ -20,6 +20,7 @@ import type { Bucket, File } from '@google-cloud/storage';
 import { CRC32C, Storage } from '@google-cloud/storage';
 import { LakeError, UsageError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
+import { throwIfStopped, untilStopped } from '../../util/abort.ts';
 
 /** Above this, uploads are resumable. */
 export const RESUMABLE_THRESHOLD = 8 * 1024 * 1024;
@@ -53,7 +54,11 @@ export class GcsLake implements Lake {
   private readonly bucket: Bucket;
   private readonly prefix: string;
 
-  constructor(uri: string, storage?: Storage) {
+  /** The run's stop: a file's upload is no longer waited for (an object appears whole or not at all). */
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(uri: string, storage?: Storage, signal?: AbortSignal) {
+    this.signal = signal;
     const { bucket, prefix } = parseGcsUri(uri);
     this.prefix = prefix;
     this.uri = `gs://${bucket}${prefix === '' ? '' : `/${prefix.slice(0, -1)}`}`;
@@ -71,21 +76,23 @@ export class GcsLake implements Lake {
   }
 
   async putFile(key: string, localPath: string, contentType: string): Promise<StoredObject> {
+    throwIfStopped(this.signal);
     const { size } = await stat(localPath);
     return this.upload(
       key,
       () => crc32cOfFile(localPath),
       (file, generation) =>
-        this.bucket
-          .upload(localPath, {
+        untilStopped(
+          this.bucket.upload(localPath, {
             destination: file,
             resumable: size > RESUMABLE_THRESHOLD,
             chunkSize: CHUNK_SIZE,
             validation: 'crc32c',
             metadata: { contentType },
             preconditionOpts: { ifGenerationMatch: generation },
-          })
-          .then(([uploaded]) => uploaded),
+          }),
+          this.signal,
+        ).then(([uploaded]) => uploaded),
     );
   }
 

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LakeError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
 import { isOwnerAlive } from '../../util/process-alive.ts';
+import { throwIfStopped } from '../../util/abort.ts';
 
 const TEMP_MARK = '.tmp-';
 /** `p<pid>-<hex>` after TEMP_MARK; a temporary without a PID predates this and has no owner. */
@@ -22,9 +23,13 @@ export class LocalLake implements Lake {
   readonly uri: string;
   private readonly root: string;
 
-  constructor(root: string) {
+  /** The run's stop: a file's copy stops before it is renamed into place (temporary removed). */
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(root: string, signal?: AbortSignal) {
     this.root = resolve(root);
     this.uri = pathToFileURL(this.root).href;
+    this.signal = signal;
   }
 
   uriOf(key: string): string {
@@ -32,7 +37,11 @@ export class LocalLake implements Lake {
   }
 
   async putFile(key: string, localPath: string): Promise<StoredObject> {
-    return this.atomicWrite(key, (temp) => copyFile(localPath, temp));
+    return this.atomicWrite(key, async (temp) => {
+      throwIfStopped(this.signal);
+      await copyFile(localPath, temp);
+      throwIfStopped(this.signal);
+    });
   }
 
   /**

@@ -15,7 +15,7 @@
  * sha256 is in the job id). Credentials come from Application Default Credentials only.
  */
 import type { BigQuery, Job, JobMetadata } from '@google-cloud/bigquery';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { StoppedError, sleepUnlessStopped, throwIfStopped, untilStopped } from '../../util/abort.ts';
 import { UsageError, WarehouseError, oneLine } from '../../errors.ts';
 import type { IsoDate } from '../../dates/drop-dates.ts';
 import type { Lake } from '../../lake/lake.ts';
@@ -58,6 +58,11 @@ export interface BigQueryWarehouseOptions {
   pollIntervalMs?: number;
   /** Longest wait for a load job. */
   jobTimeoutMs?: number;
+  /**
+   * The run's stop: a load job is no longer waited for. The job itself runs on in BigQuery and
+   * replaces the partition whole or not at all; a rerun finds it by its id and waits for it.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 const JOB_PREFIX = 'mta_ingest_load';
@@ -131,6 +136,7 @@ export class BigQueryWarehouse implements Warehouse {
   private readonly target: BigQueryTarget;
   private readonly pollIntervalMs: number;
   private readonly jobTimeoutMs: number;
+  private readonly signal: AbortSignal | undefined;
   /** The dataset's actual location, once read. */
   private location: string;
 
@@ -141,6 +147,7 @@ export class BigQueryWarehouse implements Warehouse {
     this.description = `bigquery://${target.projectId}/${target.datasetId}`;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.jobTimeoutMs = options.jobTimeoutMs ?? 6 * 3600_000;
+    this.signal = options.signal;
   }
 
   static async open(uri: string, options: BigQueryWarehouseOptions = {}): Promise<BigQueryWarehouse> {
@@ -163,7 +170,7 @@ export class BigQueryWarehouse implements Warehouse {
         PREPARED.set(key, ready);
         ready.catch(() => PREPARED.delete(key));
       }
-      warehouse.location = await ready;
+      warehouse.location = await untilStopped(ready, options.signal);
     }
     return warehouse;
   }
@@ -270,9 +277,14 @@ export class BigQueryWarehouse implements Warehouse {
     configuration: JobMetadata['configuration'],
   ): Promise<{ job: Job; ours: boolean }> {
     try {
-      const [job] = await this.client.createJob({ jobId, location: this.location, configuration });
+      throwIfStopped(this.signal);
+      const [job] = await untilStopped(
+        this.client.createJob({ jobId, location: this.location, configuration }),
+        this.signal,
+      );
       return { job, ours: true };
     } catch (error) {
+      if (error instanceof StoppedError) throw error;
       if (statusOf(error) !== 409) {
         throw new WarehouseError(`starting BigQuery load job ${jobId} failed: ${oneLine(error)}`, {
           cause: error,
@@ -347,14 +359,15 @@ export class BigQueryWarehouse implements Warehouse {
     for (let delay = this.pollIntervalMs; ; delay = Math.min(delay * 2, 10_000)) {
       let metadata: JobMetadata;
       try {
-        [metadata] = (await job.getMetadata()) as [JobMetadata, unknown];
+        [metadata] = (await untilStopped(job.getMetadata(), this.signal)) as [JobMetadata, unknown];
       } catch (error) {
+        if (error instanceof StoppedError) throw error;
         throw new WarehouseError(`reading BigQuery job ${jobId} failed: ${oneLine(error)}`, { cause: error });
       }
       if (metadata.status?.state === 'DONE') return metadata;
       if (Date.now() + delay > deadline)
         throw new WarehouseError(`BigQuery load job ${jobId} did not finish in time`);
-      await sleep(delay);
+      await sleepUnlessStopped(delay, this.signal);
     }
   }
 

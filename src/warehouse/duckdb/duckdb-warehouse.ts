@@ -29,6 +29,7 @@ import type {
   WeekLoad,
 } from '../warehouse.ts';
 import { attachWaiting } from './lock.ts';
+import { StoppedError } from '../../util/abort.ts';
 
 /** The name the warehouse file is attached under in the engine. */
 const CATALOG = 'warehouse';
@@ -63,6 +64,7 @@ export class DuckDBWarehouse implements Warehouse {
         file,
         log: options.log,
         waitMs: options.lockWaitMs,
+        signal: options.signal,
       });
       await db.run(`USE ${CATALOG}`);
       if (!readOnly) {
@@ -74,7 +76,7 @@ export class DuckDBWarehouse implements Warehouse {
       }
       return new DuckDBWarehouse(file, db);
     } catch (error) {
-      if (error instanceof WarehouseError) throw error;
+      if (error instanceof WarehouseError || error instanceof StoppedError) throw error;
       throw new WarehouseError(`cannot open the DuckDB warehouse ${file}: ${oneLine(error)}`, {
         cause: error,
       });

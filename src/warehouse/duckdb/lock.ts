@@ -9,11 +9,11 @@
  * something else, such as a DuckDB shell left open), and the run fails with one line naming
  * the holder's PID.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { WarehouseBusyError, oneLine } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { DEFAULT_LOCK_WAIT_MS } from '../warehouse.ts';
+import { sleepUnlessStopped, throwIfStopped } from '../../util/abort.ts';
 
 /** First pause between attempts; doubles up to MAX_PAUSE_MS, so a short hold costs little. */
 const FIRST_PAUSE_MS = 20;
@@ -23,6 +23,8 @@ export interface LockWait {
   file: string;
   log?: Logger | undefined;
   waitMs?: number | undefined;
+  /** The run's stop: the wait ends at once (a wait of minutes would outlast any grace period). */
+  signal?: AbortSignal | undefined;
 }
 
 /** DuckDB's refusal of a file another process holds, or undefined for any other error. */
@@ -38,6 +40,7 @@ export async function attachWaiting(db: DuckDBConnection, attach: string, wait: 
   const started = Date.now();
   let waiting = false;
   for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, MAX_PAUSE_MS)) {
+    throwIfStopped(wait.signal);
     try {
       await db.run(attach);
       if (waiting) {
@@ -64,7 +67,7 @@ export async function attachWaiting(db: DuckDBConnection, attach: string, wait: 
           'the warehouse is in use by another process: waiting for it',
         );
       }
-      await sleep(Math.min(pause, Math.max(0, waitMs - waited)));
+      await sleepUnlessStopped(Math.min(pause, Math.max(0, waitMs - waited)), wait.signal);
     }
   }
 }
