@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
 import { skippedWeek, warehouseFailedWeek } from '../pipeline/unfinished-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
+import { preflight } from '../pipeline/preflight.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
 
@@ -49,6 +50,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   // fan-out takes its share of the same list: a drop date that comes between two tasks' starts
   // only lengthens the list at its end, and no earlier date changes hands.
   const selected = resolveDropDates(options.selection, options.now);
+  await preflight(options.config); // local paths a run writes: a bad one is exit 2, before any fetch
   const dates = options.share ? shareOf(selected, options.share) : selected;
   const latest = latestDropDate(options.now);
   const runId = newRunId(options.now);
