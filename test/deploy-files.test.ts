@@ -404,22 +404,45 @@ describe('Dockerfile', () => {
     expect(docker.from.at(-1)).toBe('base AS runtime');
   });
 
-  it('installs production dependencies only, from the lock file', () => {
+  it('installs production dependencies only, from the lock file; dev ones only to build the package', () => {
     expect(docker.copies).toContain('package.json package-lock.json ./');
-    expect(docker.runs.some((run) => /^npm ci --omit=dev\b/.test(run))).toBe(true);
+    // The deps stage: production dependencies, which alone reach the image.
+    expect(docker.runs.some((run) => /(^|&& )npm ci --omit=dev --ignore-scripts\b/.test(run))).toBe(true);
+    expect(docker.copies.filter((c) => c.includes('node_modules'))).toEqual([
+      '--from=deps /app/node_modules /app/node_modules',
+    ]);
+    // The package stage: every dependency (TypeScript builds dist/), without their install scripts,
+    // then `npm pack` with the package's own scripts (prepare builds dist/).
+    expect(docker.runs.some((run) => /(^|&& )npm ci --ignore-scripts\b/.test(run))).toBe(true);
+    expect(docker.runs.some((run) => /^npm pack\b/.test(run) && !run.includes('--ignore-scripts'))).toBe(
+      true,
+    );
     expect(docker.runs.join('\n')).not.toMatch(/npm (install|i)\b/);
   });
 
-  it('runs as a non-root user, the CLI as entrypoint and the weekly `run` as default command', () => {
+  it('takes the build-time CA only as a secret mount, never as an argument or environment', () => {
+    const installs = docker.runs.filter((r) => /\bnpm ci\b/.test(r));
+    expect(installs).toHaveLength(2);
+    for (const run of installs) expect(run).toMatch(/^--mount=type=secret,id=ca /);
+    expect(docker.args.join(' ')).not.toMatch(/CA|CERT/i);
+    expect(docker.env.join(' ')).not.toMatch(/CA_CERTS|SSL_CERT/);
+  });
+
+  it('runs as a non-root user, tini then the CLI as entrypoint and the weekly `run` as default command', () => {
     expect(docker.user).toBe('1000:1000');
-    expect(docker.entrypoint).toEqual(['node', '/app/src/cli.ts']);
+    expect(docker.entrypoint).toEqual(['tini', '--', 'node', '/app/dist/cli.js']);
+    expect(docker.runs.some((run) => /apt-get install -y --no-install-recommends tini=/.test(run))).toBe(
+      true,
+    );
     expect(docker.cmd).toEqual(['run']);
     expect(docker.workdir).toBe('/work');
-    // The entrypoint's script is the package's bin, inside the package (copied to /app).
-    const script = docker.entrypoint[1]?.replace(/^\/app\//, '');
+    // The entrypoint's script is the package's bin, inside the package (copied to /app), built
+    // from its source by `npm pack` in the image build.
+    const script = docker.entrypoint[3]?.replace(/^\/app\//, '');
     expect(script).toBe(pkg.bin['mta-ingest']);
-    expect(existsSync(join(ROOT, script ?? ''))).toBe(true);
     expect(pkg.files.some((entry) => script?.startsWith(entry))).toBe(true);
+    const source = script?.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts');
+    expect(existsSync(join(ROOT, source ?? ''))).toBe(true);
   });
 
   it('sets NODE_ENV=production and never METADATA_SERVER_DETECTION or any setting', () => {
@@ -443,8 +466,14 @@ describe('Dockerfile', () => {
       .filter((line) => line !== '' && !line.startsWith('#'));
     expect(patterns[0]).toBe('*');
     const ignored = (path: string): boolean => dockerIgnored(patterns, path);
-    // What the Dockerfile copies from the context, and what `npm pack` (COPY . .) reads.
-    const kept = ['package.json', 'package-lock.json', 'README.md'];
+    // What the Dockerfile copies from the context, and what `npm pack` (COPY . .) reads and
+    // builds dist/ from (the sources, the tsconfig files, scripts/).
+    const kept = ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json'];
+    for (const dir of ['src', 'scripts']) {
+      kept.push(dir);
+      for (const file of readdirSync(join(ROOT, dir), { recursive: true }))
+        kept.push(`${dir}/${String(file)}`);
+    }
     for (const copy of docker.copies.filter((c) => !c.startsWith('--from'))) {
       kept.push(
         ...copy
@@ -453,7 +482,8 @@ describe('Dockerfile', () => {
           .filter((source) => source !== '.'),
       );
     }
-    for (const entry of pkg.files) {
+    // dist/ is built inside the image build, from the sources: a host's dist/ stays out.
+    for (const entry of pkg.files.filter((f) => f !== 'dist/')) {
       const dir = entry.replace(/\/$/, '');
       kept.push(dir);
       for (const file of readdirSync(join(ROOT, dir), { recursive: true }))
@@ -484,6 +514,7 @@ describe('Dockerfile', () => {
       'src/.env',
       'blocks/.npmrc',
       'npm-debug.log',
+      'dist/cli.js',
     ];
     for (const path of leaked) expect(ignored(path), `${path} reaches the build context`).toBe(true);
     // Everything at the top of this checkout but the allowed names stays out.
@@ -491,6 +522,9 @@ describe('Dockerfile', () => {
       'package.json',
       'package-lock.json',
       'README.md',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'scripts',
       'src',
       'blocks',
       'deployments',
@@ -758,7 +792,9 @@ describe('.ci/install-test-servers', () => {
     const script = read('.ci/install-test-servers');
     const start = script.indexOf('\n# Prefect, in a virtualenv');
     expect(start).toBeGreaterThan(0);
-    const section = script.slice(start);
+    // Up to the image tools' script, which the section is followed by.
+    const end = script.indexOf('\n# buildah, podman', start);
+    const section = script.slice(start, end > start ? end : undefined);
     const version = /^PREFECT_VERSION="([^"]+)"$/m.exec(section)?.[1];
     expect(version).toBeDefined();
     const dir = mkdtempSync(join(tmpdir(), 'install-test-servers-'));
