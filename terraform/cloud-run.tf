@@ -3,6 +3,14 @@
 # disjoint share of the selected drop dates from CLOUD_RUN_TASK_INDEX and CLOUD_RUN_TASK_COUNT,
 # which Cloud Run sets in every task. Settings come from the environment; credentials from the
 # service account (Application Default Credentials through the metadata server).
+#
+# max_retries = 0, not a variable: Cloud Run retries a task on any non-zero exit and cannot tell
+# exit codes apart, so any retry would also rerun a usage error (exit 2: bad arguments or
+# settings, the same on every try), a week that is not published yet (3) and a suspect week (4),
+# none of which a retry minutes later changes. Failures that a retry could heal are retried inside
+# the worker (fetch with backoff, GCS and BigQuery client retries), a failed weekly run's week is
+# caught up by the next weekly run, and a failed backfill task is rerun by hand
+# (README, "Cloud Run Jobs").
 
 resource "google_cloud_run_v2_job" "weekly" {
   name                = "mta-ingest-weekly"
@@ -17,7 +25,7 @@ resource "google_cloud_run_v2_job" "weekly" {
     template {
       service_account = google_service_account.worker.email
       timeout         = "${var.task_timeout_seconds}s"
-      max_retries     = var.max_retries
+      max_retries     = 0
 
       containers {
         image = var.image
@@ -58,7 +66,7 @@ resource "google_cloud_run_v2_job" "backfill" {
     template {
       service_account = google_service_account.worker.email
       timeout         = "${var.task_timeout_seconds}s"
-      max_retries     = var.max_retries
+      max_retries     = 0
 
       containers {
         image = var.image

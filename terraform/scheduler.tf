@@ -1,6 +1,13 @@
 # Starts the weekly Cloud Run job every Sunday at 09:00 New York time through the Cloud Run Admin
-# API (jobs:run), authenticated as the scheduler's own service account, which holds
-# roles/run.invoker on that job only.
+# API, authenticated as the scheduler's own service account, which holds roles/run.invoker on
+# that job only. The endpoint is the one Google documents for starting a job: the Admin API v2
+# method projects.locations.jobs.run,
+#   POST https://run.googleapis.com/v2/{name=projects/*/locations/*/jobs/*}:run
+# (https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs/run), called with
+# an OAuth access token (not an OIDC ID token: googleapis.com APIs take OAuth tokens), as in
+# "Execute jobs on a schedule" (https://cloud.google.com/run/docs/execute/jobs-on-schedule), whose
+# example uses the equivalent v1 form
+#   https://REGION-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/PROJECT/jobs/JOB:run.
 resource "google_cloud_scheduler_job" "weekly" {
   name        = "mta-ingest-weekly"
   description = "Runs the mta-ingest weekly Cloud Run job (the latest drop date)."

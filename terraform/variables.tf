@@ -98,17 +98,6 @@ variable "task_timeout_seconds" {
   }
 }
 
-variable "max_retries" {
-  description = "Retries of a failed task (a rerun is always safe)."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.max_retries >= 0 && var.max_retries <= 10
-    error_message = "max_retries must be between 0 and 10."
-  }
-}
-
 variable "backfill_args" {
   description = "Default arguments of the backfill job; an execution usually overrides them (gcloud run jobs execute ... --args=run,--year,2019)."
   type        = list(string)

@@ -3,10 +3,10 @@
  * when installed is only known by installing it there: this suite
  *   1. copies the checkout's files (what a clone holds: git's tracked and not ignored files) to a
  *      fresh folder and runs `npm ci` there on the machine's own node and npm, with
- *      --strict-allow-scripts (npm 12's default: an install script that package.json's
- *      allowScripts does not cover fails the install), so the README's set-up is proved: the
- *      `node` dev dependency's preinstall still gives node_modules/.bin/node (Node 24), and the
- *      `prepare` script builds dist/;
+ *      --strict-allow-scripts (npm 12 skips an install script that package.json's allowScripts
+ *      does not cover; this flag makes that an error, on npm 11 too), so the README's set-up is
+ *      proved: the `node` dev dependency's preinstall still gives node_modules/.bin/node
+ *      (Node 24), and the `prepare` script builds dist/;
  *   2. packs it with `npm pack` (which runs `prepare`, so the tarball has freshly built JS);
  *   3. installs the tarball into a throwaway project's node_modules (run with
  *      `npx --no-install mta-ingest`) and globally (`npm install -g --prefix`, run as
@@ -167,7 +167,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('npm ci on a fresh clone, with install scripts allowed only by package.json (npm 12)', () => {
+describe('npm ci on a fresh clone, with install scripts allowed only by package.json allowScripts', () => {
   it("gives the project's Node 24 (the `node` dev dependency, allowed by name)", () => {
     expect(pkg.allowScripts).toEqual({ node: true });
     expect(cloneNodeVersion).toMatch(/^v24\./);
