@@ -192,6 +192,36 @@ describe('the plausibility gate', () => {
     server.remove('turnstile_230527.txt');
   });
 
+  it('never trusts the validators of a version the gate did not pass: a cut week stored before the gate heals', async () => {
+    // As a run before the gate left it: half the week loaded under the whole file's ETag (a
+    // body cut in transit), in a version 1 manifest with no gate verdict.
+    server.serve({ name: FILE, content: half });
+    expect((await run('--accept', WEEK)).code).toBe(0);
+    server.serve({ name: FILE, path: realWeek });
+    const wholeEtag = (await fetch(`${server.baseUrl}/${FILE}`, { method: 'HEAD' })).headers.get('etag');
+    expect(wholeEtag).toBeTruthy();
+    const {
+      gate: _gate,
+      history: _history,
+      ...old
+    } = JSON.parse(await readFile(manifestPath(), 'utf8')) as {
+      gate: unknown;
+      history: unknown;
+      source: Record<string, unknown>;
+    };
+    await writeFile(
+      manifestPath(),
+      JSON.stringify({ ...old, manifestVersion: 1, source: { ...old.source, etag: wholeEtag } }, null, 2),
+    );
+
+    const rerun = await run();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.json.weeks[0]).toMatchObject({ outcome: 'loaded', rows: REAL_WEEK_ROWS });
+    expect(server.requestsFor(FILE).at(-1)!.headers['if-none-match']).toBeUndefined();
+    expect(await weekInWarehouse()).toEqual({ n: facts.rows, entries: facts.entries, exits: facts.exits });
+    expect((await readManifest()).gate.verdict).toBe('passed');
+  });
+
   it('--force accepts a suspect week too', async () => {
     server.serve({ name: FILE, content: half });
     const forced = await run('--force');
