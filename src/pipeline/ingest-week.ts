@@ -20,7 +20,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
-import { FetchError, MtaIngestError, oneLine } from '../errors.ts';
+import { FetchError, MtaIngestError, failureKindOf, oneLine, type FailureKind } from '../errors.ts';
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
 import { convertWeek } from '../convert/convert-week.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
@@ -59,6 +59,8 @@ export interface WeekReport {
   timings?: Partial<Record<WeekStage, number>> | undefined;
   /** The stage that failed, for a failed week. */
   failedStage?: WeekStage | undefined;
+  /** What failed, when known more precisely than the stage (a full disk, a redirect loop...). */
+  failure?: FailureKind | undefined;
   /** What to do next, for a week that did not load (pipeline/advice.ts). */
   advice?: string | undefined;
 }
@@ -258,6 +260,7 @@ export async function ingestWeek(
       layout: fetched.layout,
       linesPath: fetched.linesPath,
       unterminatedLastLine: fetched.unterminatedLastLine,
+      spoolRejects: fetched.overlongLines,
       outDir: dir,
       db: await week.converter(),
     });
@@ -362,7 +365,7 @@ export async function ingestWeek(
       { event: 'week.failed', error: message, stage: error instanceof MtaIngestError ? error.name : 'Error' },
       'week failed',
     );
-    return report('failed', { detail: message, failedStage: stage });
+    return report('failed', { detail: message, failedStage: stage, failure: failureKindOf(error) });
   } finally {
     if (fetched?.outcome === 'fetched') await fetched.rawGzWritten.catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
