@@ -423,7 +423,12 @@ describe('names from input', () => {
         'silent',
         ...c.flags(),
       ];
-      const outcome = await inProcess(argv, { MTA_INGEST_NOW: NOW, MTA_INGEST_GCS_EMULATOR: gcs.url });
+      // 300 real lines are a deliberately partial week: accepted past the plausibility gate.
+      const outcome = await inProcess(argv, {
+        MTA_INGEST_NOW: NOW,
+        MTA_INGEST_GCS_EMULATOR: gcs.url,
+        MTA_INGEST_ACCEPT: 'all',
+      });
       const shown = `${JSON.stringify(argv)}\n${outcome.stderr}`;
       const written = await filesUnder(box);
 
@@ -456,13 +461,21 @@ describe('names from input', () => {
         const stored = written
           .filter((file) => file.startsWith(`${lake}/`))
           .map((file) => file.slice(lake.length + 1));
-        expect(stored, shown).toEqual(loaded ? [keys.manifest, keys.parquet, keys.raw].sort() : []);
+        // The current version under the week's keys, and its own copy under _versions/ (3 objects).
+        const versions = stored.filter((file) => file.startsWith('turnstile/_versions/'));
+        expect(versions.length, shown).toBe(loaded ? 3 : 0);
+        expect(
+          stored.filter((file) => !versions.includes(file)),
+          shown,
+        ).toEqual(loaded ? [keys.manifest, keys.parquet, keys.raw].sort() : []);
       } else {
         const [objects] = await new Storage({ apiEndpoint: gcs.url, projectId: 'test' })
           .bucket(BUCKET)
           .getFiles();
         const names = objects.map((o) => o.name).filter((n) => n.startsWith(c.gcsPrefix!.split('/')[0]!));
-        expect(names.sort(), shown).toEqual(
+        const current = names.filter((n) => !n.includes('/_versions/'));
+        expect(names.length - current.length, shown).toBe(3);
+        expect(current.sort(), shown).toEqual(
           [keys.manifest, keys.parquet, keys.raw].map((k) => c.gcsPrefix + k).sort(),
         );
       }

@@ -462,6 +462,8 @@ describe('mutated source lines', () => {
               ),
               now: new Date(NOW),
               log: silentLogger,
+              // 3,000 real lines are a deliberately partial week: accepted past the gate.
+              accept: 'all',
             });
             const shown = JSON.stringify(body);
             expect(summary.weeks[0], shown).toMatchObject({ outcome: 'loaded' });
