@@ -12,6 +12,7 @@
  * default-action signal to PID 1, so without a handler a container's SIGTERM does nothing.
  */
 import { ExitCode } from './errors.ts';
+import { interruptEveryConnection } from './duckdb/stoppable.ts';
 
 /** From the first signal to the hard exit, if the clean stop has not ended the process yet. */
 export const STOP_GRACE_MS = 2500;
@@ -48,6 +49,7 @@ export function installProcessStop(options: ProcessStopOptions): ProcessStop {
   let timer: NodeJS.Timeout | undefined;
   const forced = (why: string): void => {
     options.say(`${why}: exiting now`);
+    interruptEveryConnection();
     exit(exitCodeOfSignal(first ?? 'SIGTERM'));
   };
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -21,6 +21,7 @@ import { realWeekFile, REAL_WEEK_ROWS } from './support/real-week.ts';
 import { duckdbTotals } from './support/crash-harness.ts';
 import { startFakeGcs, type FakeGcs } from './support/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from './support/bigquery-standin.ts';
+import { installProcessStop } from '../src/process-stop.ts';
 import {
   at,
   jsonSummary,
@@ -421,6 +422,37 @@ describe('the other commands stop within 3 s', () => {
       { outcome: 'interrupted', failedStage: 'fetch' },
     ]);
     source.fault(FILE, undefined);
+  });
+});
+
+describe('the hard exit: a second signal, or the grace bound passing', () => {
+  it('a second signal while stopping exits at once with the first signal\'s code', async () => {
+    const dir = await freshDir();
+    source.fault(FILE, { kind: 'stall', afterBytes: 64 * 1024, ms: 600_000 });
+    const run = startRun(dir);
+    await run.until(at('fetch.start', WEEK));
+    process.kill(run.child.pid!, 'SIGINT');
+    const stopped = await run.stop('SIGTERM');
+    source.fault(FILE, undefined);
+    expect(stopped.code).toBe(130);
+    expect(stopped.ms).toBeLessThan(BOUND_MS);
+    expect(stopped.stderr).toMatch(/SIGTERM again while stopping: exiting now/);
+  });
+
+  it('the grace bound passing exits with the signal\'s code (process-stop.ts, in-process)', async () => {
+    const lines: string[] = [];
+    let exited: (code: number) => void = () => undefined;
+    const exit = new Promise<number>((resolve) => (exited = resolve));
+    const stop = installProcessStop({ say: (line) => lines.push(line), graceMs: 50, exit: exited });
+    try {
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(stop.signal.aborted).toBe(true);
+      expect(String((stop.signal.reason as Error).message)).toBe('interrupted by SIGTERM');
+      expect(await exit).toBe(143);
+      expect(lines.at(-1)).toMatch(/still stopping 0.05 s after SIGTERM: exiting now/);
+    } finally {
+      stop.dispose();
+    }
   });
 });
 

@@ -8,7 +8,7 @@
  * time).
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { stopWith } from './stoppable.ts';
+import { stopWith, track } from './stoppable.ts';
 
 export interface DuckDBEngine {
   /** A new connection (each has its own transaction and default catalog). */
@@ -41,16 +41,19 @@ export async function openDuckDBEngine(options: EngineOptions): Promise<DuckDBEn
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
-  const connections: DuckDBConnection[] = [];
+  const connections: { connection: DuckDBConnection; untrack: () => void }[] = [];
   return {
     async connect() {
       const connection = await instance.connect();
       if (options.signal) stopWith(connection, options.signal);
-      connections.push(connection);
+      connections.push({ connection, untrack: track(connection) });
       return connection;
     },
     close() {
-      for (const connection of connections) connection.closeSync();
+      for (const { connection, untrack } of connections) {
+        untrack();
+        connection.closeSync();
+      }
       instance.closeSync();
     },
   };
