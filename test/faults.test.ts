@@ -180,11 +180,14 @@ describe('source faults (the source stand-in on 127.0.0.1)', () => {
       if (c.detail) expect(result.stdout).toMatch(c.detail);
       expect(source.requestsFor(FILE)).toHaveLength(c.requests);
 
-      const lake = await filesUnder(join(dir, 'lake'));
+      const everything = await filesUnder(join(dir, 'lake'));
+      // The current version under the week's keys; its kept copy under _versions/ (below).
+      const lake = everything.filter((file) => !file.startsWith('turnstile/_versions/'));
       if (c.landed) {
         const expected = [keys.manifest, keys.parquet, keys.raw];
         if (c.landed.rejects > 0) expected.push(keys.rejects);
         expect(lake).toEqual(expected.sort());
+        expect(everything.length - lake.length).toBe(expected.length);
         const manifest = JSON.parse(await readFile(join(dir, 'lake', keys.manifest), 'utf8')) as Manifest;
         expect(manifest).toMatchObject({ ...c.landed, load: { rows: c.landed.rows } });
         // The raw object is the body as served, whole: no retry appended to or mixed a partial body.
@@ -192,7 +195,7 @@ describe('source faults (the source stand-in on 127.0.0.1)', () => {
         expect(manifest.source.sha256).toBe(createHash('sha256').update(served, 'latin1').digest('hex'));
         expect(await warehouseRows()).toEqual({ rows: c.landed.rows, lines: c.landed.rows });
       } else {
-        expect(lake).toEqual([]);
+        expect(everything).toEqual([]);
         expect(await warehouseRows()).toEqual({ rows: 0, lines: 0 });
       }
       expect(await leftovers()).toEqual([]);
@@ -271,11 +274,20 @@ describe('GCS upload faults (fake-gcs-server behind the fault proxy)', () => {
       const injected = proxy.requests.filter((r) => r.fault === 'status');
       expect(injected).toHaveLength(c.injected);
       // Every upload that was refused was sent again: one more upload than objects written
-      // (raw, Parquet, manifest, manifest with the load) per injected fault.
-      expect(proxy.requests.filter(isUpload)).toHaveLength(4 + c.injected);
+      // (the version's raw, Parquet and record under _versions/, then raw, Parquet, manifest,
+      // manifest with the load) per injected fault.
+      expect(proxy.requests.filter(isUpload)).toHaveLength(7 + c.injected);
 
       const { names, manifest } = await landedObjects(prefix);
-      expect(names).toEqual([keys.manifest, keys.parquet, keys.raw]);
+      const version = `turnstile/_versions/drop_date=${WEEK}/${manifest!.source.sha256.slice(0, 16)}/`;
+      expect(names).toEqual([
+        keys.manifest,
+        `${version}turnstile_230603.parquet`,
+        `${version}turnstile_230603.txt.gz`,
+        `${version}version.json`,
+        keys.parquet,
+        keys.raw,
+      ]);
       expect(manifest).toMatchObject({ rows: LINES, load: { rows: LINES } });
       expect(await warehouseRows()).toEqual({ rows: LINES, lines: LINES });
       expect(await leftovers()).toEqual([]);
