@@ -130,11 +130,20 @@ export function failureKindOf(error: unknown): FailureKind | undefined {
   return undefined;
 }
 
+/**
+ * A full or read-only disk named in a failure's one-line text (its errno code or the OS's
+ * words): for reports built from the message alone, such as a warehouse that failed as it was
+ * opened. Only these two: "permission denied" or ENOENT in a text may be a cloud service's.
+ */
+export function localFaultInText(text: string | undefined): LocalFault | undefined {
+  if (text === undefined) return undefined;
+  return OS_MESSAGES.find(([pattern]) => pattern.test(text))?.[1];
+}
+
 /** strerror(3) texts as DuckDB quotes them in its IO errors (it reports no errno code). */
 const OS_MESSAGES: readonly (readonly [RegExp, LocalFault])[] = [
-  [/No space left on device|Disk quota exceeded/i, 'disk-full'],
-  [/Read-only file system/i, 'read-only'],
-  [/Permission denied/i, 'permission'],
+  [/No space left on device|Disk quota exceeded|\b(ENOSPC|EDQUOT)\b/i, 'disk-full'],
+  [/Read-only file system|\bEROFS\b/i, 'read-only'],
 ];
 
 function errnoOf(error: unknown): string | undefined {

@@ -4,7 +4,7 @@
  * and JSON consumers all get it.
  */
 import type { WeekReport, WeekStage } from './ingest-week.ts';
-import type { FailureKind } from '../errors.ts';
+import { localFaultInText, type FailureKind } from '../errors.ts';
 
 export function adviceFor(
   week: Pick<WeekReport, 'outcome' | 'failedStage' | 'detail'> & {
@@ -33,8 +33,10 @@ export function adviceFor(
   if (week.detail?.startsWith('--strict')) {
     return 'inspect the rejects and duplicates (rerun without --strict to load and see them in status), then decide';
   }
-  if (week.failure !== undefined)
-    return `${STAGE_STATE[week.failedStage ?? 'fetch']}; ${CAUSE_ADVICE[week.failure]}`;
+  // A report built from a message alone (a warehouse that failed as it opened) names its disk
+  // fault only in its text.
+  const failure = week.failure ?? localFaultInText(week.detail);
+  if (failure !== undefined) return `${STAGE_STATE[week.failedStage ?? 'fetch']}; ${CAUSE_ADVICE[failure]}`;
   switch (week.failedStage) {
     case 'fetch':
       return 'nothing was stored; check the network and --source-url, then rerun (retries: --fetch-attempts)';
