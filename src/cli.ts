@@ -208,7 +208,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
             onProgress: (event) => display.progress(event),
           });
         },
-        { problem: (line) => err(`prefect: ${line}`), log, interrupted: () => stop.signal.aborted },
+        {
+          problem: (line) => err(`prefect: ${line}`),
+          log,
+          interrupted: () => stop.signal.aborted,
+          signal: stop.signal,
+        },
       );
       display.finish(summary);
       exitCode = summary.exitCode;
@@ -249,6 +254,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
           config: await configOf(flags, env),
           now: clock(env),
           signal: stop.signal,
+          log: createLogger(flags.logLevel ?? 'warn'),
         }),
       );
       out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));

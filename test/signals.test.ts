@@ -366,18 +366,28 @@ describe('the other commands stop within 3 s', () => {
   for (const [label, signal, code] of [
     ['plan', 'SIGTERM', 143],
     ['status', 'SIGINT', 130],
+    ['verify', 'SIGTERM', 143],
   ] as const) {
-    it(`${label} against a GCS lake that never answers, ${signal}`, async () => {
+    it(`${label} against a GCS lake and BigQuery that never answer, ${signal}`, async () => {
       const silent = await startSilentServer();
       try {
-        const args = label === 'plan' ? ['plan', '--date', WEEK, '--source-url', source.baseUrl] : ['status'];
+        const args = {
+          plan: ['plan', '--date', WEEK, '--source-url', source.baseUrl],
+          status: ['status'],
+          verify: ['verify'],
+        }[label];
         const run = startCli(
-          [...args, '--lake', `gs://${BUCKET}/x`, '--warehouse', join(await freshDir(), 'wh.duckdb')],
-          { MTA_INGEST_NOW: NOW, MTA_INGEST_GCS_EMULATOR: silent.url, METADATA_SERVER_DETECTION: 'none' },
+          [...args, '--lake', `gs://${BUCKET}/x`, '--warehouse', `bigquery://${PROJECT}/hung`],
+          {
+            MTA_INGEST_NOW: NOW,
+            MTA_INGEST_GCS_EMULATOR: silent.url,
+            MTA_INGEST_BIGQUERY_EMULATOR: silent.url,
+            METADATA_SERVER_DETECTION: 'none',
+          },
         );
         await silent.requested;
         const stopped = await run.stop(signal);
-        expectStopped(stopped, code, `${label} (hung GCS), ${signal}`);
+        expectStopped(stopped, code, `${label} (hung GCS/BigQuery), ${signal}`);
         expect(stopped.stderr).toMatch(new RegExp(`mta-ingest: interrupted by ${signal}`));
       } finally {
         await silent.close();
@@ -401,6 +411,38 @@ describe('the other commands stop within 3 s', () => {
       }
     });
   }
+
+  it('report waiting for a DuckDB warehouse another process holds, SIGTERM', async () => {
+    const dir = await freshDir();
+    const holder = await holdFile(join(dir, 'wh.duckdb'));
+    try {
+      const run = startCli(
+        ['report', '--date', WEEK, '--warehouse', join(dir, 'wh.duckdb'), '--log-level', 'info'],
+        { MTA_INGEST_NOW: NOW },
+      );
+      await run.until(at('warehouse.lock.wait'));
+      const stopped = await run.stop('SIGTERM');
+      expectStopped(stopped, 143, 'report (DuckDB lock wait), SIGTERM');
+    } finally {
+      await holder.release();
+    }
+  });
+
+  it('run inside a Prefect flow run whose server never answers, SIGTERM', async () => {
+    const silent = await startSilentServer();
+    try {
+      const run = startCli(runArgs(await freshDir()), {
+        MTA_INGEST_NOW: NOW,
+        PREFECT_API_URL: `${silent.url}/api`,
+        PREFECT__FLOW_RUN_ID: '00000000-0000-0000-0000-000000000001',
+      });
+      await silent.requested;
+      const stopped = await run.stop('SIGTERM');
+      expectStopped(stopped, 143, 'run in a flow run (hung Prefect), SIGTERM');
+    } finally {
+      await silent.close();
+    }
+  });
 
   it('as PID 1 (a container without an init), SIGTERM still stops a run', async () => {
     const dir = await freshDir();
@@ -426,7 +468,7 @@ describe('the other commands stop within 3 s', () => {
 });
 
 describe('the hard exit: a second signal, or the grace bound passing', () => {
-  it('a second signal while stopping exits at once with the first signal\'s code', async () => {
+  it("a second signal while stopping exits at once with the first signal's code", async () => {
     const dir = await freshDir();
     source.fault(FILE, { kind: 'stall', afterBytes: 64 * 1024, ms: 600_000 });
     const run = startRun(dir);
@@ -439,7 +481,7 @@ describe('the hard exit: a second signal, or the grace bound passing', () => {
     expect(stopped.stderr).toMatch(/SIGTERM again while stopping: exiting now/);
   });
 
-  it('the grace bound passing exits with the signal\'s code (process-stop.ts, in-process)', async () => {
+  it("the grace bound passing exits with the signal's code (process-stop.ts, in-process)", async () => {
     const lines: string[] = [];
     let exited: (code: number) => void = () => undefined;
     const exit = new Promise<number>((resolve) => (exited = resolve));

@@ -9,6 +9,7 @@ import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '..
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
 import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
+import type { Logger } from '../log.ts';
 
 export async function withReadOnlyBackends<T>(
   config: Config,
@@ -16,6 +17,8 @@ export async function withReadOnlyBackends<T>(
   overrides: BackendOverrides = {},
   /** The command's stop: ends a wait for a warehouse file another run holds, and DuckDB queries. */
   signal?: AbortSignal,
+  /** Where a wait for a warehouse file another run holds is told (it can last minutes). */
+  log?: Logger,
 ): Promise<T> {
   overrides = overridesFor(config, overrides);
   const lake = await openLake(config.lake, overrides, signal);
@@ -26,6 +29,7 @@ export async function withReadOnlyBackends<T>(
       readOnly: true,
       overrides,
       signal,
+      log,
     });
     try {
       return await use(lake, warehouse);

@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { BackendOverrides } from '../backends.ts';
 import type { StationTotal } from '../warehouse/warehouse.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
+import type { Logger } from '../log.ts';
 
 export interface ReportOptions {
   date: string | undefined;
@@ -17,6 +18,7 @@ export interface ReportOptions {
   overrides?: BackendOverrides | undefined;
   /** The command's stop (SIGINT/SIGTERM): waits and DuckDB queries end at once. */
   signal?: AbortSignal | undefined;
+  log?: Logger | undefined;
 }
 
 export interface WeekReportTable {
@@ -43,5 +45,6 @@ export async function reportCommand(options: ReportOptions): Promise<WeekReportT
     },
     options.overrides,
     options.signal,
+    options.log,
   );
 }
