@@ -143,7 +143,7 @@ async function fetchOnce(request: FetchRequest, attempt: number): Promise<FetchR
     const response = await httpRequest(url, { headers, signal, dispatcher: SOURCE_AGENT });
     body = response.body;
     const status = response.statusCode;
-    const answer = statusAnswer(url, status, response.headers);
+    const answer = statusAnswer(url, `${status} ${response.statusText}`.trim(), status, response.headers);
     if (answer !== 'body') {
       await response.body.dump().catch(() => undefined);
       if (answer instanceof Error) throw answer;
@@ -215,13 +215,15 @@ async function fetchOnce(request: FetchRequest, attempt: number): Promise<FetchR
 /** 'body' for a 200 whose body is the file; otherwise the outcome, or the error to throw. */
 function statusAnswer(
   url: string,
+  /** The status with its reason phrase, as the message shows it. */
+  shown: string,
   status: number,
   headers: Record<string, string | string[] | undefined>,
 ): 'body' | FetchResult | Error {
   if (status === 200) return 'body';
   if (status === 404 || status === 410) return { outcome: 'not-published', url, status };
   if (status === 304) return { outcome: 'not-modified', url };
-  if (status >= 500 || status === 429 || status === 408) return new RetryableError(`HTTP ${status}`);
+  if (status >= 500 || status === 429 || status === 408) return new RetryableError(`HTTP ${shown}`);
   if (status >= 300 && status < 400 && headers.location !== undefined) {
     // The redirect interceptor hands a redirect back once it has followed MAX_REDIRECTS.
     return new FetchError(
@@ -229,7 +231,7 @@ function statusAnswer(
       { kind: 'redirects' },
     );
   }
-  return new FetchError(`${url}: HTTP ${status}`, { kind: 'http-status' });
+  return new FetchError(`${url}: HTTP ${shown}`, { kind: 'http-status' });
 }
 
 /** The layout once the first line is in; a FetchError as soon as it is clearly not a turnstile file. */
