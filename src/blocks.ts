@@ -10,7 +10,8 @@
  *       "source":    { "url": "...", "fetchTimeoutMs": 60000, "fetchAttempts": 5, "fetchBackoffMs": 1000 },
  *       "lake":      { "uri": "gs://bucket/prefix", "gcsEmulator": "http://..." },
  *       "warehouse": { "uri": "bigquery://project/dataset?location=US", "bigqueryEmulator": "http://..." },
- *       "container": { "image": "mtaingest/mta-ingest:0.1.0", "pullPolicy": "IfNotPresent" },
+ *       "container": { "image": "mtaingest/mta-ingest:0.1.0", "pullPolicy": "IfNotPresent",
+ *                      "networkMode": "host", "volumes": ["/srv/mta:/work/data"], "env": { "TZ": "UTC" } },
  *       "worker":    { "workDir": "/tmp" } }
  *
  * Every section is optional. A block is read from `blocks/<name>.json` (the working directory's,
@@ -65,6 +66,10 @@ export interface WarehouseSection {
 export interface ContainerSection {
   image: string;
   pullPolicy: PullPolicy;
+  /** The docker work pool's job variables network_mode, volumes and env (deploy prefect). */
+  networkMode?: string;
+  volumes?: string[];
+  env?: Record<string, string>;
 }
 export interface WorkerSection {
   workDir?: string;
@@ -84,7 +89,8 @@ export type SectionName = 'source' | 'lake' | 'warehouse' | 'container' | 'worke
 
 /** One field of a section: its JSON type, constraints, and the setting it flattens into. */
 export interface FieldSpec {
-  type: 'string' | 'integer';
+  /** 'array': of non-empty strings; 'object': string values by name (the container's only). */
+  type: 'string' | 'integer' | 'array' | 'object';
   description: string;
   required?: boolean;
   /** The flag-named setting this field is (none for the container's fields). */
@@ -203,6 +209,23 @@ export const BLOCK_SECTIONS: Record<SectionName, SectionSpec> = {
         enum: PULL_POLICIES,
         default: 'IfNotPresent',
         description: 'When the image is pulled: Always, IfNotPresent or Never.',
+      },
+      networkMode: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_.:-]+$',
+        description:
+          "The containers' network mode, e.g. host (to reach services on the host's 127.0.0.1) or bridge.",
+      },
+      volumes: {
+        type: 'array',
+        pattern: '^[^:\\s]+:/[^:\\s]*(:(ro|rw))?$',
+        description:
+          'Volumes, HOST:CONTAINER[:ro], e.g. /srv/mta:/work/data (the default lake and warehouse are under /work/data).',
+      },
+      env: {
+        type: 'object',
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'Environment variables for the containers, by name (never secrets).',
       },
     },
   },
@@ -341,13 +364,13 @@ export function validateSection(
   section: SectionName,
   value: unknown,
   fail: (message: string) => never,
-): Record<string, string | number> {
+): Record<string, FieldValue> {
   const spec = BLOCK_SECTIONS[section];
   if (!isObject(value)) {
     const hint = typeof value === 'string' ? `, e.g. {"${section}": {"${firstField(spec)}": "..."}}` : '';
     return fail(`"${section}" must be an object (a section)${hint}`);
   }
-  const out: Record<string, string | number> = {};
+  const out: Record<string, FieldValue> = {};
   for (const [key, field] of Object.entries(value)) {
     refuseSecretLike(`${section}.${key}`, fail);
     const fieldSpec = spec.fields[key];
@@ -367,12 +390,34 @@ export function validateSection(
   return out;
 }
 
+/** A checked field's value: a string, a whole number, a list of strings or strings by name. */
+export type FieldValue = string | number | string[] | Record<string, string>;
+
 function checkField(
   path: string,
   spec: FieldSpec,
   value: unknown,
   fail: (message: string) => never,
-): string | number {
+): FieldValue {
+  // The container's list and map fields: each item (or name) against the pattern, values strings.
+  if (spec.type === 'array') {
+    if (!Array.isArray(value)) return fail(`"${path}" must be a list of strings`);
+    return value.map(
+      (item, index) => checkField(`${path}[${index}]`, { ...spec, type: 'string' }, item, fail) as string,
+    );
+  }
+  if (spec.type === 'object') {
+    if (!isObject(value)) return fail(`"${path}" must be an object of strings by name`);
+    const out: Record<string, string> = {};
+    for (const [name, item] of Object.entries(value)) {
+      refuseSecretLike(`${path}.${name}`, fail);
+      if (spec.pattern !== undefined && !new RegExp(spec.pattern).test(name))
+        fail(`"${path}" name ${JSON.stringify(name)} is not valid`);
+      if (typeof item !== 'string') fail(`"${path}.${name}" must be a string`);
+      out[name] = item;
+    }
+    return out;
+  }
   if (spec.type === 'integer') {
     if (typeof value !== 'number' || !Number.isInteger(value))
       return fail(`"${path}" must be a whole number`);
@@ -428,8 +473,13 @@ export function sectionJsonSchema(section: SectionName, blockTypeSlug: string): 
       description: field.description,
       type: field.type,
     };
+    if (field.type === 'array') {
+      property.items = { type: 'string', ...(field.pattern === undefined ? {} : { pattern: field.pattern }) };
+    } else if (field.type === 'object') {
+      property.additionalProperties = { type: 'string' };
+      if (field.pattern !== undefined) property.propertyNames = { pattern: field.pattern };
+    } else if (field.pattern !== undefined) property.pattern = field.pattern;
     if (field.enum !== undefined) property.enum = [...field.enum];
-    if (field.pattern !== undefined) property.pattern = field.pattern;
     if (field.minimum !== undefined) property.minimum = field.minimum;
     if (field.maximum !== undefined) property.maximum = field.maximum;
     if (field.default !== undefined) property.default = field.default;

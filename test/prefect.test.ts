@@ -18,6 +18,7 @@ import { startPrefectServer, type PrefectServer } from './support/prefect-server
 import { REAL_WEEK_ROWS, realWeekFile } from './support/real-week.ts';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
 import { freePort } from './support/watched-process.ts';
+import { validateBlock } from '../src/blocks.ts';
 import { choiceFromParameters } from '../src/prefect/flow-run-parameters.ts';
 import { jobVariables, readDefinitions } from '../src/prefect/prefect-deploy.ts';
 import { stateMessage, weekSummaryMarkdown } from '../src/prefect/week-summary-markdown.ts';
@@ -539,7 +540,7 @@ describe('blocks in Prefect', () => {
       ['source', [], ['url', 'fetchTimeoutMs', 'fetchAttempts', 'fetchBackoffMs']],
       ['lake', ['uri'], ['uri', 'gcsEmulator']],
       ['warehouse', ['uri'], ['uri', 'bigqueryEmulator', 'lockWaitMs']],
-      ['container', ['image'], ['image', 'pullPolicy']],
+      ['container', ['image'], ['image', 'pullPolicy', 'networkMode', 'volumes', 'env']],
       ['worker', [], ['workDir']],
     ] as const) {
       const type = await prefect.api<{ id: string; name: string }>(
@@ -669,6 +670,43 @@ describe('flow-run parameters, state messages and job variables (no server)', ()
     );
     const long = { ...summary, weeks: Array(50).fill(summary.weeks[1]) as RunSummary['weeks'] };
     expect(stateMessage(long, false).length).toBe(1000);
+  });
+
+  it("puts the container section's network mode, volumes and env into the job variables, checked", () => {
+    const block = validateBlock(
+      'host',
+      {
+        container: {
+          image: 'i:2',
+          networkMode: 'host',
+          volumes: ['/srv/mta:/work/data', '/etc/ssl/certs:/certs:ro'],
+          env: { TZ: 'UTC' },
+        },
+      },
+      'blocks/host.json',
+    );
+    expect(jobVariables({ command: 'run' }, { block: 'host', container: block.container! })).toEqual({
+      command: 'run',
+      image: 'i:2',
+      image_pull_policy: 'IfNotPresent',
+      network_mode: 'host',
+      volumes: ['/srv/mta:/work/data', '/etc/ssl/certs:/certs:ro'],
+      env: { TZ: 'UTC' },
+    });
+    const refused = (container: Record<string, unknown>): string => {
+      try {
+        validateBlock('host', { container: { image: 'i:2', ...container } }, 'blocks/host.json');
+        return 'accepted';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(refused({ volumes: '/srv:/work/data' })).toMatch(/"container.volumes" must be a list of strings/);
+    expect(refused({ volumes: ['relative'] })).toMatch(/"container.volumes\[0\]" "relative" is not valid/);
+    expect(refused({ env: { API_TOKEN: 'x' } })).toMatch(/"container.env.API_TOKEN" looks like a secret/);
+    expect(refused({ env: { 'A B': 'x' } })).toMatch(/"container.env" name "A B" is not valid/);
+    expect(refused({ env: { TZ: 5 } })).toMatch(/"container.env.TZ" must be a string/);
+    expect(refused({ networkMode: 'host; rm' })).toMatch(/"container.networkMode" "host; rm" is not valid/);
   });
 
   it('fills the image, pull policy and block into the job variables', () => {

@@ -91,8 +91,11 @@ export class FlowRunReporter {
     return flowRun.parameters ?? {};
   }
 
-  /** The week summary as a markdown artifact, then Completed (exit code 0) or Failed. */
-  async finish(summary: RunSummary, interrupted: boolean): Promise<void> {
+  /**
+   * The week summary as a markdown artifact, then Completed (exit code 0) or Failed; Cancelled
+   * when the run stopped because it was cancelled in Prefect.
+   */
+  async finish(summary: RunSummary, interrupted: boolean, cancelled = false): Promise<void> {
     try {
       await this.#client.post('/artifacts/', {
         key: ARTIFACT_KEY,
@@ -105,13 +108,26 @@ export class FlowRunReporter {
       this.#problem(`could not attach the week summary to flow run ${this.flowRunId}: ${oneLine(error)}`);
     }
     const message = stateMessage(summary, interrupted);
-    if (summary.exitCode === 0) await this.#end('COMPLETED', 'Completed', message);
+    if (cancelled) await this.#end('CANCELLED', 'Cancelled', `cancelled in Prefect: ${message}`);
+    else if (summary.exitCode === 0) await this.#end('COMPLETED', 'Completed', message);
     else await this.#end('FAILED', 'Failed', message);
   }
 
   /** Failed, with the error's one-line message (a usage error, a configuration problem...). */
   async fail(error: unknown): Promise<void> {
     await this.#end('FAILED', 'Failed', oneLine(error));
+  }
+
+  /** The run's state type now, or undefined when it cannot be read (a problem for later). */
+  async currentState(): Promise<string | undefined> {
+    try {
+      const { body } = await this.#client.get<FlowRunRecord>(
+        `/flow_runs/${encodeURIComponent(this.flowRunId)}`,
+      );
+      return body.state?.type;
+    } catch {
+      return undefined;
+    }
   }
 
   async #end(type: StateType, name: string, message: string): Promise<void> {

@@ -13,6 +13,7 @@
  * Prefect does not check a document's data against its schema, and anyone can edit it in the
  * UI: what is read back is validated by blocks.ts like a file.
  */
+import { isDeepStrictEqual } from 'node:util';
 import {
   BLOCK_SECTIONS,
   SECTION_NAMES,
@@ -194,7 +195,8 @@ async function readDocument(
   return found.status === 404 ? undefined : found.body;
 }
 
+/** The same settings (the container's lists and maps compared by value). */
 function sameData(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+  return keys.length === Object.keys(b).length && keys.every((key) => isDeepStrictEqual(a[key], b[key]));
 }

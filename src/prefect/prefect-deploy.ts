@@ -6,13 +6,18 @@
  * What is registered is data, not code: `deployments/prefect/` (shipped with the package) holds
  * the flow, the work pool (with the docker worker's base job template) and one
  * `deployment-<name>.json` per deployment, in the shapes of Prefect's API. This module adds what
- * depends on the target: the flow's id, the pool's name, the container's image and pull policy,
- * and the block the container reads its settings from (`{block}` in a job variable).
+ * depends on the target: the flow's id, the pool's name, the block's container section (image,
+ * pull policy, and the network mode, volumes and environment a container needs on its host) as
+ * the deployments' job variables, and the block the container reads its settings from (`{block}`
+ * in a job variable).
  *
- * A work pool that already exists is left as it is (an operator may have tuned its template),
- * unless it is not a docker pool, which is refused.
+ * Deploying again brings everything to what the definitions and the block say: a deployment's
+ * job variables are replaced (a setting removed from the block is removed from the deployment),
+ * and a work pool that exists with another base job template is given the project's (reported
+ * `updated`; `exists` when it already had it). A pool that is not a docker pool is refused.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ContainerSection } from '../blocks.ts';
@@ -109,7 +114,7 @@ export interface DeployTarget {
 
 export interface DeployResult {
   flow: { id: string; name: string; action: 'created' | 'exists' };
-  workPool: { name: string; type: string; action: 'created' | 'exists' };
+  workPool: { name: string; type: string; action: 'created' | 'updated' | 'exists' };
   deployments: { id: string; name: string; action: 'created' | 'updated' }[];
 }
 
@@ -160,21 +165,34 @@ async function ensureWorkPool(
   pool: WorkPoolDefinition,
 ): Promise<DeployResult['workPool']> {
   const path = `/work_pools/${encodeURIComponent(pool.name)}`;
-  const found = await client.get<{ type: string }>(path, [200, 404]);
+  const found = await client.get<{ type: string; base_job_template?: unknown; description?: string | null }>(
+    path,
+    [200, 404],
+  );
   if (found.status === 200) {
     if (found.body.type !== pool.type) {
       throw new UsageError(
         `work pool ${pool.name} exists in Prefect with type ${found.body.type}, not ${pool.type}: pass --work-pool with another name`,
       );
     }
-    return { name: pool.name, type: pool.type, action: 'exists' };
+    if (
+      isDeepStrictEqual(found.body.base_job_template, pool.base_job_template) &&
+      (pool.description === undefined || found.body.description === pool.description)
+    ) {
+      return { name: pool.name, type: pool.type, action: 'exists' };
+    }
+    await client.patch(path, { base_job_template: pool.base_job_template, description: pool.description });
+    return { name: pool.name, type: pool.type, action: 'updated' };
   }
   // 409: created by someone else between the two requests; it is there, which is what counts.
   const created = await client.post('/work_pools/', pool, [200, 201, 409]);
   return { name: pool.name, type: pool.type, action: created.status === 409 ? 'exists' : 'created' };
 }
 
-/** The definition's job variables with the container's image and pull policy and `{block}` filled. */
+/**
+ * The definition's job variables with `{block}` filled, and the container section's: image, pull
+ * policy, and network_mode, volumes and env when the block sets them (the docker worker's names).
+ */
 export function jobVariables(
   template: Record<string, unknown>,
   target: Pick<DeployTarget, 'block' | 'container'>,
@@ -183,5 +201,13 @@ export function jobVariables(
   for (const [key, value] of Object.entries(template)) {
     filled[key] = typeof value === 'string' ? value.replaceAll('{block}', target.block) : value;
   }
-  return { ...filled, image: target.container.image, image_pull_policy: target.container.pullPolicy };
+  const { container } = target;
+  return {
+    ...filled,
+    image: container.image,
+    image_pull_policy: container.pullPolicy,
+    ...(container.networkMode === undefined ? {} : { network_mode: container.networkMode }),
+    ...(container.volumes === undefined ? {} : { volumes: [...container.volumes] }),
+    ...(container.env === undefined ? {} : { env: { ...container.env } }),
+  };
 }
