@@ -234,6 +234,39 @@ for (const backend of BACKENDS) {
   });
 }
 
+describe('a shrunk source on every backend', () => {
+  for (const backend of BACKENDS) {
+    it(`${backend.name}: held back as suspect, the loaded week stays, the lake keeps both versions`, async () => {
+      backend.expectLoad();
+      expect((await run(backend)).exitCode).toBe(0);
+      const whole = await readFile(await realWeekFile());
+      const cut = whole.subarray(0, whole.length / 2);
+      source.serve({
+        name: 'turnstile_230603.txt',
+        content: Buffer.from(cut.subarray(0, cut.lastIndexOf(0x0a) + 1)),
+      });
+      try {
+        const jobs = bigquery.jobs.size;
+        const shrunk = await run(backend);
+        expect(shrunk.exitCode).toBe(4);
+        expect(shrunk.weeks[0]).toMatchObject({ outcome: 'suspect', rows: 126_618 });
+        expect(bigquery.jobs.size, 'no load job for a suspect week').toBe(jobs);
+        expect(await backend.rowsInWarehouse()).toBe(REAL_WEEK_ROWS);
+        const lake = await openLake(backend.lake(), overrides);
+        const manifest = parseManifest((await lake.getText(weekKeys(WEEK).manifest))!, 'manifest');
+        expect(manifest.rows).toBe(REAL_WEEK_ROWS);
+        expect(manifest.history?.map((h) => h.outcome)).toEqual(['current', 'suspect']);
+        const records = (await lake.list('turnstile/_versions/')).filter((key) =>
+          key.endsWith('/version.json'),
+        );
+        expect(records).toHaveLength(2);
+      } finally {
+        source.serve({ name: 'turnstile_230603.txt', path: await realWeekFile() });
+      }
+    });
+  }
+});
+
 async function generationsOf(): Promise<string[]> {
   const [files] = await overrides.storage!.bucket(BUCKET).getFiles({ prefix: `run-${serial}/` });
   return files.map((file) => `${file.name}@${String(file.metadata.generation)}`).sort();

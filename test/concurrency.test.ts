@@ -77,12 +77,18 @@ beforeAll(async () => {
   expect(run.code, run.stderr).toBe(0);
   const weeks = await alone.warehouse();
   const rejects = new Map<string, number>();
-  for (const date of WEEKS) rejects.set(date, (await manifestOf(alone, date)).rejects);
+  const sha256 = new Map<string, string>();
+  for (const date of WEEKS) {
+    const manifest = await manifestOf(alone, date);
+    rejects.set(date, manifest.rejects);
+    sha256.set(date, manifest.source.sha256);
+  }
   reference = {
     weeks: new Map(
       [...weeks].map(([date, t]) => [date, { rows: t.rows, entries: t.entries, exits: t.exits }]),
     ),
     rejects,
+    sha256,
   };
 }, 60_000);
 

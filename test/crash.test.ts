@@ -167,9 +167,12 @@ beforeAll(async () => {
   expect(weeks.get(W2)).toMatchObject({ rows: REAL_WEEK_ROWS, entries: facts.entries, exits: facts.exits });
   expect(weeks.get(W1)).toMatchObject({ rows: SMALL_WEEK_ROWS, duplicates: 0 });
   const rejects = new Map<string, number>();
+  const sha256 = new Map<string, string>();
   for (const date of [W1, W2]) {
     const key = weekKeys(date).manifest;
-    rejects.set(date, parseManifest((await loadedLocal.readObject(key)).toString('utf8'), key).rejects);
+    const manifest = parseManifest((await loadedLocal.readObject(key)).toString('utf8'), key);
+    rejects.set(date, manifest.rejects);
+    sha256.set(date, manifest.source.sha256);
   }
   expect(rejects.get(W1)).toBe(SMALL_WEEK_REJECTS);
   reference = {
@@ -177,6 +180,7 @@ beforeAll(async () => {
       [...weeks].map(([date, t]) => [date, { rows: t.rows, entries: t.entries, exits: t.exits }]),
     ),
     rejects,
+    sha256,
   };
 }, 120_000);
 

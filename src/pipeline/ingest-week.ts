@@ -24,7 +24,7 @@ import { FetchError, MtaIngestError, failureKindOf, oneLine, type FailureKind } 
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
 import { convertWeek } from '../convert/convert-week.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
-import { WeekStore } from '../lake/week-store.ts';
+import { VERSIONS_PREFIX, WeekStore } from '../lake/week-store.ts';
 import { parseManifest, type Manifest } from '../manifest/manifest.ts';
 import { measureWeek, strictFailure } from '../quality/week-quality.ts';
 import { judgeWeek, measureFigures } from '../quality/plausibility-gate.ts';
@@ -169,6 +169,7 @@ export async function ingestWeek(
       keys.parquet,
       keys.rejects,
       keys.manifest,
+      `${VERSIONS_PREFIX}drop_date=${date}/`,
     ]);
     if (swept)
       log.info({ event: 'lake.swept', temporaries: swept }, 'removed what a killed run left in the lake');

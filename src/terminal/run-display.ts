@@ -119,9 +119,12 @@ export function summaryTable(summary: RunSummary, seconds: number): string {
     'interrupted',
     'skipped',
   ] as const;
+  /** Shown even when no week had them; the rarer outcomes only when a week had one. */
+  const always: readonly string[] = ['loaded', 'already-loaded', 'not-published', 'failed'];
   const lines = [`Summary of run ${summary.runId}`];
   for (const outcome of outcomes) {
     const weeks = summary.weeks.filter((w) => w.outcome === outcome);
+    if (weeks.length === 0 && !always.includes(outcome)) continue;
     const rows = weeks.reduce((sum, w) => sum + (w.rows ?? 0), 0);
     const bytes = weeks.reduce((sum, w) => sum + w.bytes, 0);
     lines.push(

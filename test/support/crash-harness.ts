@@ -246,7 +246,8 @@ export function runOnce(request: RunRequest): Promise<RunOutcome> {
     ...(request.force ? ['--force'] : []),
   ];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, MTA_INGEST_NOW: NOW, ...target.env },
+    // The harness's weeks are one station's file (842 lines): accepted past the gate.
+    env: { ...process.env, MTA_INGEST_NOW: NOW, MTA_INGEST_ACCEPT: 'all', ...target.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
@@ -301,6 +302,8 @@ export function runOnce(request: RunRequest): Promise<RunOutcome> {
 export interface Reference {
   weeks: Map<string, { rows: number; entries: bigint; exits: bigint }>;
   rejects: Map<string, number>;
+  /** Each week's source sha256: its version's own folder under _versions/ is expected too. */
+  sha256: Map<string, string>;
 }
 
 export interface TrialResult {
@@ -331,7 +334,17 @@ export function expectedKeys(reference: Reference): string[] {
   for (const date of WEEKS) {
     const k = weekKeys(date);
     keys.push(k.raw, k.parquet, k.manifest);
-    if ((reference.rejects.get(date) ?? 0) > 0) keys.push(k.rejects);
+    const sha256 = reference.sha256.get(date);
+    const version = `turnstile/_versions/drop_date=${date}/${sha256?.slice(0, 16)}/${k.raw
+      .split('/')
+      .at(-1)!
+      .replace(/\.txt\.gz$/, '')}`;
+    if (sha256 !== undefined)
+      keys.push(`${version}.txt.gz`, `${version}.parquet`, version.replace(/[^/]+$/, 'version.json'));
+    if ((reference.rejects.get(date) ?? 0) > 0) {
+      keys.push(k.rejects);
+      if (sha256 !== undefined) keys.push(`${version}.rejects.parquet`);
+    }
   }
   return keys.sort();
 }

@@ -121,7 +121,10 @@ export class LocalLake implements Lake {
     let removed = 0;
     for (const key of keys) {
       try {
-        removed += await removeStaleTemps(this.pathOf(key));
+        // A key ending in '/' is a folder (a week's kept versions): every temporary below it.
+        removed += key.endsWith('/')
+          ? await removeStaleTempsUnder(this.pathOf(key.slice(0, -1)))
+          : await removeStaleTemps(this.pathOf(key));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw new LakeError(`cleaning up beside ${this.uriOf(key)} failed: ${oneLine(error)}`, {
@@ -192,6 +195,17 @@ async function removeStaleTemps(path: string): Promise<number> {
     if (owner !== undefined && isOwnerAlive(Number(owner), temp, WRITING)) continue;
     await rm(temp, { force: true });
     removed += 1;
+  }
+  return removed;
+}
+
+/** Temporaries a killed run left anywhere below a folder (each beside the object it wrote). */
+async function removeStaleTempsUnder(folder: string): Promise<number> {
+  let removed = 0;
+  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    const at = entry.name.indexOf(TEMP_MARK);
+    if (!entry.isFile() || at <= 0) continue;
+    removed += await removeStaleTemps(join(entry.parentPath, entry.name.slice(0, at)));
   }
   return removed;
 }
