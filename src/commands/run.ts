@@ -4,7 +4,7 @@
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
 import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
-import { ExitCode, UsageError } from '../errors.ts';
+import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
@@ -88,10 +88,12 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
             .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
             .catch((error: unknown) => {
               // ingestWeek reports its own failures; these are the week's warehouse failing to
-              // open or close (held by another run past the wait, an invalid file, a full disk):
-              // the week fails and the run goes on. A configuration problem before any week is
-              // the whole run's (exit 2, nothing fetched).
-              if (error instanceof UsageError && weeks.length === 0) throw error;
+              // open or close. Before any week, that is the whole run's problem (a setting, a
+              // table of another schema: one line, nothing fetched), unless another run holds
+              // the file or a signal ended the wait. Mid-run (the file turned invalid, a full
+              // disk), the week fails with the reason and the run goes on: every week its line.
+              const upFront = weeks.length === 0 && !(error instanceof WarehouseBusyError);
+              if (upFront && !options.signal?.aborted) throw error;
               return warehouseFailedWeek(ctx, date, error, weekOptions);
             });
       weeks.push(week);
