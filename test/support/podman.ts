@@ -117,12 +117,13 @@ export function exec(
     const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No stdin unless there is input: a child that exits without reading it would EPIPE us.
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer =
       options.timeoutMs === undefined
         ? undefined
@@ -132,7 +133,10 @@ export function exec(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
     });
-    child.stdin.end(options.input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.input);
+    }
   });
 }
 
@@ -245,6 +249,8 @@ async function makeBaseTar(version: string, tar: string): Promise<void> {
     await mustExec('debootstrap', ['--variant=minbase', 'bookworm', root, debianMirror()], {
       timeoutMs: 1_200_000,
     });
+    // debootstrap mounts /proc (and more) in the target; here its exit handler may leave them.
+    await unmountUnder(root);
     // What the official image adds: Node and npm under /usr/local, the `node` user (uid 1000).
     await mustExec('cp', [node, join(root, 'usr/local/bin/node')]);
     await mkdir(join(root, 'usr/local/lib/node_modules'), { recursive: true });
@@ -268,11 +274,24 @@ async function makeBaseTar(version: string, tar: string): Promise<void> {
     await writeFile(join(root, 'etc/apt/apt.conf.d/99stand-in'), 'Acquire::Check-Valid-Until "false";\n');
     // As slim as the official: no package lists, no downloaded packages.
     await mustExec('sh', ['-c', `rm -rf "${root}"/var/lib/apt/lists/* "${root}"/var/cache/apt/*`]);
-    await mustExec('tar', ['-C', root, '--numeric-owner', '-cf', `${tar}.part`, '.'], { timeoutMs: 300_000 });
+    await mustExec('tar', ['-C', root, '--numeric-owner', '--one-file-system', '-cf', `${tar}.part`, '.'], {
+      timeoutMs: 300_000,
+    });
     await mustExec('mv', [`${tar}.part`, tar]);
   } finally {
+    await unmountUnder(root);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Unmounts (lazily) every mount point below dir, deepest first. */
+async function unmountUnder(dir: string): Promise<void> {
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) await exec('umount', ['-l', point]);
 }
 
 export interface BuildResult {
