@@ -149,7 +149,14 @@ export async function startSilentServer(): Promise<SilentServer> {
 
 /** The summary `run --json` prints: one line per selected week. */
 export interface JsonSummary {
-  weeks: { dropDate: string; outcome: string; failedStage?: string; detail?: string; rows?: number }[];
+  weeks: {
+    dropDate: string;
+    outcome: string;
+    failedStage?: string;
+    detail?: string;
+    advice?: string;
+    rows?: number;
+  }[];
   exitCode: number;
 }
 
