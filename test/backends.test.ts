@@ -551,7 +551,8 @@ describe('the command line', () => {
     const fromBlock = await runCli(['run', '--date', WEEK, '--block', 'gcs'], { cwd: dir, env: cliEnv() });
     expect(fromBlock.code, fromBlock.stderr).toBe(0);
     expect(fromBlock.stdout).toMatch(/^2023-06-03\s+loaded\s+253,237 rows/m);
-    expect(await generationsOf()).toHaveLength(3);
+    // raw, Parquet and manifest, and the version's own copy under _versions/ (raw, Parquet, record).
+    expect(await generationsOf()).toHaveLength(6);
 
     const fromEnv = await runCli(['status', '--json'], {
       cwd: dir,

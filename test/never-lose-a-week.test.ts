@@ -213,6 +213,8 @@ describe('the plausibility gate', () => {
       manifestPath(),
       JSON.stringify({ ...old, manifestVersion: 1, source: { ...old.source, etag: wholeEtag } }, null, 2),
     );
+    // A lake from before versions kept nothing under _versions/.
+    await rm(join(dir, 'lake', 'turnstile', '_versions'), { recursive: true });
 
     const rerun = await run();
     expect(rerun.code, rerun.stderr).toBe(0);
@@ -220,6 +222,15 @@ describe('the plausibility gate', () => {
     expect(server.requestsFor(FILE).at(-1)!.headers['if-none-match']).toBeUndefined();
     expect(await weekInWarehouse()).toEqual({ n: facts.rows, entries: facts.entries, exits: facts.exits });
     expect((await readManifest()).gate.verdict).toBe('passed');
+    // The version it replaced was kept first, whole, and can be listed (and restored).
+    const versions = JSON.parse((await cli('versions', '--date', WEEK, '--json')).stdout) as {
+      status: string;
+      rows: number;
+    }[];
+    expect(versions.map((v) => [v.status, v.rows]).sort()).toEqual([
+      ['current', REAL_WEEK_ROWS],
+      ['superseded', HALF_ROWS],
+    ]);
   });
 
   it('--force accepts a suspect week too', async () => {

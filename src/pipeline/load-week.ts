@@ -67,7 +67,9 @@ export async function loadFromLake(
       return false;
     }
   }
-  // A reload replaces whatever the warehouse holds for the week (a drifted copy included).
-  await load(ctx, log, warehouse, store, manifest, parquetPath, true, manifest.load);
+  // Not forced: a load job of this very version that already exists (BigQuery: a run died
+  // before recording it) is found by its id and waited for, not run twice. A DuckDB load
+  // always replaces the week's rows, a drifted copy included.
+  await load(ctx, log, warehouse, store, manifest, parquetPath, false, manifest.load);
   return true;
 }
