@@ -177,7 +177,7 @@ describe('Kubernetes: one image tag, failure policies that match the exit codes'
 
 describe('Cloud Run and Cloud Scheduler', () => {
   const cloudRun = read('terraform/cloud-run.tf');
-  const readme = read('README.md');
+  const readme = read('docs/deployment.md');
 
   it('Cloud Run never retries a task, since it cannot tell a usage error (exit 2) from a failure', () => {
     const retries = [...cloudRun.matchAll(/^\s*max_retries\s*=\s*(.+)$/gm)].map((m) => m[1]);
@@ -231,7 +231,7 @@ describe('the linters: pinned, installed and run by CI, for the Kubernetes versi
     const versions = /^K8S_VERSIONS=\(([^)]*)\)$/m.exec(lint)?.[1]?.split(' ') ?? [];
     expect(versions.length).toBeGreaterThanOrEqual(2);
     const minors = versions.map((v) => Number(v.split('.')[1]));
-    const named = /Kubernetes 1\.(\d+) to 1\.(\d+)/.exec(read('README.md'));
+    const named = /Kubernetes 1\.(\d+) to 1\.(\d+)/.exec(read('docs/deployment.md'));
     expect(named, 'the README names a range "Kubernetes 1.X to 1.Y"').not.toBeNull();
     const [from, to] = [Number(named?.[1]), Number(named?.[2])];
     expect(minors).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
