@@ -12,11 +12,9 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConvertError, oneLine } from '../errors.ts';
-import type { IsoDate } from '../dates/drop-dates.ts';
 import { COLUMNS, duckdbSelectList } from '../schema/turnstile-schema.ts';
 import { sqlIdentifier, sqlString } from '../util/sql.ts';
 import type { Layout } from './layout.ts';
-import type { SpoolReject } from '../fetch/spool.ts';
 import { convertLegacy } from './legacy-layout.ts';
 import {
   CSV_BUFFER_BYTES,
@@ -27,35 +25,9 @@ import {
   scalarNumber,
 } from './week-output.ts';
 
-export interface ConvertRequest {
-  dropDate: IsoDate;
-  sourceFile: string;
-  layout: Layout;
-  /** The spool's numbered lines (`N,<line>`), see fetch/spool.ts. */
-  linesPath: string;
-  /** The last line, when the file did not end with a newline. */
-  unterminatedLastLine?: { lineNumber: number; text: string } | undefined;
-  /** Lines the spool did not write to `linesPath` (longer than its limit): rejects as they are. */
-  spoolRejects?: readonly SpoolReject[] | undefined;
-  outDir: string;
-  db: DuckDBConnection;
-}
+import type { ConvertRequest, ConvertResult } from './convert-types.ts';
 
-export interface ConvertResult {
-  rows: number;
-  rejects: number;
-  parquetPath: string;
-  /** Only when there are rejects. */
-  rejectsPath: string | undefined;
-  /** Earliest and latest reading_at, 'YYYY-MM-DD HH:MM:SS' (undefined when no rows). */
-  readingsFrom: string | undefined;
-  readingsTo: string | undefined;
-  /**
-   * Readings whose station the Remote-Booth-Station table does not know (legacy files, whose
-   * station, line_name and division are then NULL); modern files name their station: 0.
-   */
-  unmatchedStations?: number;
-}
+export type { ConvertRequest, ConvertResult };
 
 type LayoutConverter = (request: ConvertRequest) => Promise<ConvertResult>;
 

@@ -22,7 +22,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ConvertRequest, ConvertResult } from './convert-week.ts';
+import type { ConvertRequest, ConvertResult } from './convert-types.ts';
 import { duckdbSelectList } from '../schema/turnstile-schema.ts';
 import { sqlIdentifier, sqlString } from '../util/sql.ts';
 import { loadRemoteBoothStation } from './remote-booth-station.ts';

@@ -4,7 +4,7 @@
  * a result means the same thing whichever layout produced it.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { ConvertRequest, ConvertResult } from './convert-week.ts';
+import type { ConvertRequest, ConvertResult } from './convert-types.ts';
 import { sqlIdentifier, sqlString } from '../util/sql.ts';
 
 /**
