@@ -2,7 +2,7 @@
  * How results look in a terminal or a log file: one line per week, aligned, and tables for
  * plan and status. Pure functions of the core's results; `cli.ts` does the printing.
  */
-import type { WeekReport } from './pipeline/ingest-week.ts';
+import type { WeekReport } from './pipeline/week-report.ts';
 import type { PlannedWeek } from './commands/plan.ts';
 import type { WeekStatus } from './commands/status.ts';
 import type { WeekReportTable } from './commands/report.ts';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../src/commands/run.ts';
-import type { WeekReport } from '../src/pipeline/ingest-week.ts';
+import type { WeekReport } from '../src/pipeline/week-report.ts';
 import { runCli } from './support/cli.ts';
 import { startSourceServer, type SourceServer } from './support/source-server.ts';
 

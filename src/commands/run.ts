@@ -7,7 +7,10 @@ import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dat
 import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { ingestWeek, type ProgressEvent, type WeekReport } from '../pipeline/ingest-week.ts';
+import { ingestWeek } from '../pipeline/ingest-week.ts';
+import type { ProgressEvent, RunSummary, WeekReport } from '../pipeline/week-report.ts';
+
+export type { RunSummary } from '../pipeline/week-report.ts';
 import { skippedWeek, warehouseFailedWeek } from '../pipeline/unfinished-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import { preflight } from '../pipeline/preflight.ts';
@@ -37,12 +40,6 @@ export interface RunOptions {
    * Undefined: every date.
    */
   share?: TaskShare | undefined;
-}
-
-export interface RunSummary {
-  runId: string;
-  weeks: WeekReport[];
-  exitCode: ExitCode;
 }
 
 export async function runCommand(options: RunOptions): Promise<RunSummary> {

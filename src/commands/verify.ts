@@ -20,7 +20,8 @@ import type { Logger } from '../log.ts';
 import type { Manifest } from '../manifest/manifest.ts';
 import { assessWeek } from '../pipeline/week-decision.ts';
 import { digestFile } from '../util/digest.ts';
-import { runCommand, type RunSummary } from './run.ts';
+import { runCommand } from './run.ts';
+import type { RunSummary } from '../pipeline/week-report.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 
 export interface VerifiedWeek {

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { ExitCode } from '../errors.ts';
 import { runCommand } from '../commands/run.ts';
 import { reportCommand, type WeekReportTable } from '../commands/report.ts';
-import type { WeekReport } from '../pipeline/ingest-week.ts';
+import type { WeekReport } from '../pipeline/week-report.ts';
 import { DEMO_DROP_DATE, startDemoSource } from './demo-source.ts';
 
 /** The Monday after the sample's drop date, so the date is never "in the future". */

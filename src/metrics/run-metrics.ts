@@ -12,8 +12,8 @@
  * textfile every sample carries `job="<job>"`; the Pushgateway takes the job from its URL (the
  * grouping key) and adds it to every sample itself, so a push body carries none.
  */
-import type { RunSummary } from '../commands/run.ts';
-import type { WeekOutcome, WeekReport, WeekStage } from '../pipeline/ingest-week.ts';
+import type { RunSummary } from '../pipeline/week-report.ts';
+import type { WeekOutcome, WeekReport, WeekStage } from '../pipeline/week-report.ts';
 
 export const METRIC = {
   weekRows: 'mta_ingest_week_rows',

@@ -3,7 +3,7 @@
  * outcome and by the stage that failed. It travels in the week's report, so terminals, logs
  * and JSON consumers all get it.
  */
-import type { WeekReport, WeekStage } from './ingest-week.ts';
+import type { WeekReport, WeekStage } from './week-report.ts';
 import { localFaultInText, type FailureKind } from '../errors.ts';
 
 export function adviceFor(

@@ -20,7 +20,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
-import { FetchError, MtaIngestError, failureKindOf, oneLine, type FailureKind } from '../errors.ts';
+import { FetchError, MtaIngestError, failureKindOf, oneLine } from '../errors.ts';
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
 import { convertWeek } from '../convert/convert-week.ts';
 import { weekKeys } from '../lake/lake-layout.ts';
@@ -33,60 +33,10 @@ import { assessWeek, recentWeeks } from './week-decision.ts';
 import { load, loadFromLake } from './load-week.ts';
 import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
+import type { WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
+
+export type { ProgressEvent, WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
 import { reasonOf, throwIfStopped } from '../util/abort.ts';
-
-/**
- * How a week ended. `suspect`: fetched and stored beside the current version, but held back by
- * the plausibility gate (not loaded). `interrupted`: a signal stopped it mid-week (nothing
- * half-written). `skipped`: a signal stopped the run before the week began.
- */
-export type WeekOutcome =
-  'loaded' | 'already-loaded' | 'not-published' | 'suspect' | 'failed' | 'interrupted' | 'skipped';
-
-export interface WeekReport {
-  dropDate: IsoDate;
-  outcome: WeekOutcome;
-  sourceUrl: string;
-  rows?: number | undefined;
-  rejects?: number | undefined;
-  /** Source bytes fetched in this run (0 when nothing was downloaded). */
-  bytes: number;
-  seconds: number;
-  /** How it was done or why not, one line. */
-  detail?: string | undefined;
-  manifestUri?: string | undefined;
-  /** Milliseconds each stage took (the stages this run did). */
-  timings?: Partial<Record<WeekStage, number>> | undefined;
-  /** The stage that failed, for a failed week. */
-  failedStage?: WeekStage | undefined;
-  /** What failed, when known more precisely than the stage (a full disk, a redirect loop...). */
-  failure?: FailureKind | undefined;
-  /** What to do next, for a week that did not load (pipeline/advice.ts). */
-  advice?: string | undefined;
-}
-
-export type WeekStage = 'fetch' | 'convert' | 'measure' | 'store' | 'load';
-
-/** What a live display needs: a stage began, moved on, or ended. */
-export interface ProgressEvent {
-  dropDate: IsoDate;
-  stage: WeekStage;
-  state: 'start' | 'progress' | 'done';
-  /** fetch: bytes received so far; store: bytes written so far. */
-  bytes?: number;
-  /** convert: rows converted. */
-  rows?: number;
-}
-
-export interface WeekOptions {
-  force: boolean;
-  /** Refuse a week with rejects or duplicate readings (nothing stored or loaded). */
-  strict: boolean;
-  /** Whether this is the latest drop date (a missing file is then "not yet", not "never"). */
-  isLatest?: boolean;
-  /** Load this week even if the plausibility gate finds it suspect (`--accept DATE`, `--force`). */
-  accept?: boolean;
-}
 
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
 const FETCH_LOG_STEP = 8 * 1024 * 1024;

@@ -14,7 +14,7 @@ import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine } from '../duckdb/duckdb-engine.ts';
-import type { ProgressEvent } from './ingest-week.ts';
+import type { ProgressEvent } from './week-report.ts';
 import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
 import { createWorkDir, removeStaleWorkDirs, removeWorkDir } from './work-dir.ts';
 

@@ -8,7 +8,8 @@ import { oneLine } from '../errors.ts';
 import type { IsoDate } from '../dates/drop-dates.ts';
 import { reasonOf } from '../util/abort.ts';
 import { adviceFor } from './advice.ts';
-import { sourceUrlFor, warehouseUnavailable, type WeekOptions, type WeekReport } from './ingest-week.ts';
+import { sourceUrlFor, warehouseUnavailable } from './ingest-week.ts';
+import type { WeekOptions, WeekReport } from './week-report.ts';
 import type { RunContext } from './run-context.ts';
 
 /** A week not begun: the run was stopped (SIGINT/SIGTERM) before it. */

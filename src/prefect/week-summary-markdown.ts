@@ -3,8 +3,8 @@
  * one-line message for its final state (what Prefect's UI shows next to Completed or Failed).
  * Pure functions of the run's summary.
  */
-import type { RunSummary } from '../commands/run.ts';
-import type { WeekReport } from '../pipeline/ingest-week.ts';
+import type { RunSummary } from '../pipeline/week-report.ts';
+import type { WeekReport } from '../pipeline/week-report.ts';
 import { oneLine } from '../errors.ts';
 
 const count = new Intl.NumberFormat('en-US');

@@ -7,8 +7,8 @@
  * - `quiet`: nothing (the exit code and the JSON log on stderr tell);
  * - `json`: one JSON document at the end, for machines.
  */
-import type { ProgressEvent, WeekReport } from '../pipeline/ingest-week.ts';
-import type { RunSummary } from '../commands/run.ts';
+import type { ProgressEvent, WeekReport } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-report.ts';
 import { formatWeekLine } from '../cli-output.ts';
 
 export type OutputMode = 'live' | 'lines' | 'quiet' | 'json';
