@@ -6,29 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
 import type { Lake } from './lake/lake.ts';
 import type { Warehouse } from './warehouse/warehouse.ts';
-import type { DuckDBEngineProvider } from './duckdb/duckdb-engine.ts';
-import type { Storage } from '@google-cloud/storage';
-import type { BigQuery } from '@google-cloud/bigquery';
 import type { Config } from './config.ts';
-import type { Logger } from './log.ts';
+import type { BackendOverrides, Emulators, WarehouseOpenOptions } from './backend-options.ts';
 
-/**
- * Ready-made clients to use instead of building them from Application Default Credentials:
- * for embedding the worker in a process that has its own, and for tests against emulators and
- * stand-ins. (Type-only imports: nothing is loaded unless a backend that needs it is chosen.)
- */
-export interface BackendOverrides {
-  storage?: Storage;
-  bigquery?: BigQuery;
-  /** First wait between BigQuery job polls (default 1 s). */
-  bigqueryPollIntervalMs?: number;
-}
-
-/** Emulators a configuration names, which backends reach without credentials. */
-export interface Emulators {
-  gcsEmulator?: string;
-  bigqueryEmulator?: string;
-}
+export type { BackendOverrides, Emulators, WarehouseOpenOptions } from './backend-options.ts';
 
 /** The overrides a configuration itself implies (emulators), under the caller's own. */
 export function overridesFor(config: Config, overrides: BackendOverrides = {}): BackendOverrides & Emulators {
@@ -58,22 +39,6 @@ export async function openLake(
   }
   const { LocalLake } = await import('./lake/local/local-lake.ts');
   return new LocalLake(uri.startsWith('file://') ? fileURLToPath(uri) : uri, signal);
-}
-
-export interface WarehouseOpenOptions {
-  /** The run's DuckDB engine, which an embedded warehouse attaches its file to. */
-  engine: DuckDBEngineProvider;
-  /** For commands that only read (plan, status): never creates or changes anything. */
-  readOnly?: boolean;
-  /** The lake the warehouse will load from, for warehouses that check they can reach it. */
-  lake?: Lake;
-  overrides?: BackendOverrides & Emulators;
-  /** Where a warehouse says that it waits for another run (a DuckDB file takes one at a time). */
-  log?: Logger | undefined;
-  /** Longest wait for another process's hold on the warehouse (default DEFAULT_LOCK_WAIT_MS). */
-  lockWaitMs?: number | undefined;
-  /** The run's stop: lock waits and job polls end at once (src/util/abort.ts). */
-  signal?: AbortSignal | undefined;
 }
 
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {

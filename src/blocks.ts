@@ -22,11 +22,11 @@
  * A block never holds a secret: a key that looks like one is refused, and Google credentials
  * come from Application Default Credentials only.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
-import type { ConfigFlags } from './config.ts';
+import type { ConfigFlags } from './config-flags.ts';
 
 /** Settings a block may set, by the flags' names: what a block flattens into. */
 export const BLOCK_SETTINGS = [
@@ -262,40 +262,6 @@ export function checkBlockName(name: string): void {
       `--block ${name}: a block name is lower-case letters, digits, - and _ (a file in blocks/), or prefect:NAME`,
     );
   }
-}
-
-/** A block by reference, flattened for resolveConfig: `NAME` (a file) or `prefect:NAME`. */
-export async function loadBlock(
-  ref: string,
-  cwd = process.cwd(),
-  env: Record<string, string | undefined> = process.env,
-): Promise<ConfigBlock> {
-  return flattenBlock(await loadBlockDocument(ref, cwd, env));
-}
-
-/** A block by reference, by section (the container section included). */
-export async function loadBlockDocument(
-  ref: string,
-  cwd = process.cwd(),
-  env: Record<string, string | undefined> = process.env,
-): Promise<BlockDocument> {
-  if (ref.startsWith(PREFECT_BLOCK_PREFIX)) {
-    // Loaded only when asked for: a run from a file block never loads the Prefect client.
-    const { loadPrefectBlock } = await import('./prefect/prefect-blocks.ts');
-    return loadPrefectBlock(ref.slice(PREFECT_BLOCK_PREFIX.length), env);
-  }
-  const paths = blockPaths(ref, cwd);
-  for (const path of paths) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new UsageError(`--block ${ref}: cannot read ${path}: ${(error as Error).message}`);
-    }
-    return parseBlockDocument(ref, text, path);
-  }
-  throw new UsageError(`--block ${ref}: no block of that name (looked for ${paths.join(' and ')})`);
 }
 
 /** The names of the block files in the working directory's blocks/ and the package's. */

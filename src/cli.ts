@@ -8,7 +8,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BLOCK_ENV, resolveConfig, type Config, type ConfigFlags } from './config.ts';
-import { loadBlock } from './blocks.ts';
+import { loadBlock } from './block-sources.ts';
 import { ExitCode, MtaIngestError, UsageError, oneLine } from './errors.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { TOOL } from './tool.ts';

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { UsageError } from './errors.ts';
 import type { FetchPolicy } from './fetch/fetch-week.ts';
 import type { ConfigBlock } from './blocks.ts';
+import type { ConfigFlags } from './config-flags.ts';
 import { DEFAULT_LOCK_WAIT_MS } from './warehouse/warehouse.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://web.mta.info/developers/data/nyct/turnstile';
@@ -31,19 +32,7 @@ export interface Config {
   fetch: FetchPolicy;
 }
 
-/** Settings as given by flags; undefined means "not given". */
-export interface ConfigFlags {
-  sourceUrl?: string | undefined;
-  lake?: string | undefined;
-  warehouse?: string | undefined;
-  workDir?: string | undefined;
-  fetchTimeoutMs?: string | undefined;
-  fetchAttempts?: string | undefined;
-  fetchBackoffMs?: string | undefined;
-  gcsEmulator?: string | undefined;
-  bigqueryEmulator?: string | undefined;
-  lockWaitMs?: string | undefined;
-}
+export type { ConfigFlags } from './config-flags.ts';
 
 /** The environment variable behind each setting (documented in the README). */
 export const ENV = {

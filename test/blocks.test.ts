@@ -9,12 +9,11 @@ import {
   SECTION_NAMES,
   flattenBlock,
   listBlockNames,
-  loadBlock,
-  loadBlockDocument,
   parseBlock,
   parseBlockDocument,
   sectionJsonSchema,
 } from '../src/blocks.ts';
+import { loadBlock, loadBlockDocument } from '../src/block-sources.ts';
 import { resolveConfig, ENV, DEFAULT_LAKE } from '../src/config.ts';
 import { UsageError } from '../src/errors.ts';
 

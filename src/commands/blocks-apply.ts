@@ -6,7 +6,8 @@
  *
  * Every block is read and checked before the first request: a bad file changes nothing.
  */
-import { PREFECT_BLOCK_PREFIX, listBlockNames, loadBlockDocument, type BlockDocument } from '../blocks.ts';
+import { PREFECT_BLOCK_PREFIX, listBlockNames, type BlockDocument } from '../blocks.ts';
+import { loadBlockDocument } from '../block-sources.ts';
 import { UsageError } from '../errors.ts';
 import type { PrefectClient } from '../prefect/prefect-client.ts';
 import {

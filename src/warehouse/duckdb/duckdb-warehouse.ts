@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { WarehouseOpenOptions } from '../../backends.ts';
+import type { WarehouseOpenOptions } from '../../backend-options.ts';
 import { WarehouseError, oneLine } from '../../errors.ts';
 import type { IsoDate } from '../../dates/drop-dates.ts';
 import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
