@@ -18,8 +18,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSourceServer } from '../support/source-server.ts';
-import { realWeekFile } from '../support/real-week.ts';
+import { startSourceServer } from '../support/peers/source-server.ts';
+import { realWeekFile } from '../support/fixtures/real-week.ts';
 
 const TIME = '/usr/bin/time';
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));

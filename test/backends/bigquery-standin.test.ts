@@ -1,0 +1,441 @@
+// Tests for the BigQuery REST stand-in, driven by the real @google-cloud/bigquery client: the
+// warehouse backend's tests are only as good as the stand-in's fidelity to what the client sends
+// and how it reads the answers, so each behaviour is checked through the client itself.
+import {
+  BigQuery,
+  common,
+  type Dataset,
+  type Job,
+  type JobMetadata,
+  type Table,
+} from '@google-cloud/bigquery';
+// google-auth-library is the client's own auth library (via @google-cloud/common), so its
+// OAuth2Client is the class the client accepts as authClient.
+import { OAuth2Client } from 'google-auth-library';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
+
+const TOKEN = 'test-token';
+const LOAD = {
+  sourceUris: ['gs://b/p.parquet'],
+  sourceFormat: 'PARQUET',
+  destinationTable: { projectId: 'proj', datasetId: 'd', tableId: 't$20230603' },
+  writeDisposition: 'WRITE_TRUNCATE',
+};
+const SCHEMA = {
+  fields: [
+    { name: 'station', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'unit', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'scp', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'drop_date', type: 'DATE', mode: 'REQUIRED' },
+    { name: 'entries', type: 'INT64' },
+  ],
+};
+
+/** A client that sends a fixed bearer token: no credentials file, no metadata server. */
+function client(url: string, token = TOKEN): BigQuery {
+  const authClient = new OAuth2Client();
+  authClient.setCredentials({ access_token: token, expiry_date: Date.now() + 3600e3 });
+  return new BigQuery({ projectId: 'proj', apiEndpoint: url, authClient });
+}
+
+/** The error a promise rejects with; fails the test if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<common.ApiError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as common.ApiError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** Waits for a job like the backend would, polling every 10 ms instead of the client's 500 ms. */
+async function finish(job: Job): Promise<JobMetadata> {
+  job.pollIntervalMs = 10;
+  const [metadata] = (await job.promise()) as [JobMetadata];
+  return metadata;
+}
+
+let standin: BigQueryStandin;
+let bigquery: BigQuery;
+
+beforeAll(() => {
+  // No probing for a GCE metadata server; and the emulator variable would replace the base URL.
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  delete process.env.BIGQUERY_EMULATOR_HOST;
+});
+
+beforeEach(async () => {
+  standin = await startBigQueryStandin({ expectedToken: TOKEN });
+  bigquery = client(standin.url);
+});
+
+afterEach(async () => {
+  await standin.close();
+});
+
+async function createDatasetAndTable(): Promise<void> {
+  await bigquery.dataset('d').create({ location: 'US' });
+  await bigquery.dataset('d').table('t').create({ schema: SCHEMA });
+}
+
+describe('client wiring', () => {
+  it('sends to <apiEndpoint>/bigquery/v2/projects/<p>/... with the fixed bearer token', async () => {
+    expect(await bigquery.dataset('d').exists()).toEqual([false]);
+    expect(standin.requests).toEqual([
+      {
+        method: 'GET',
+        path: '/bigquery/v2/projects/proj/datasets/d',
+        query: { prettyPrint: 'false' },
+        body: undefined,
+        authorization: `Bearer ${TOKEN}`,
+      },
+    ]);
+  });
+
+  it('answers 401 to a wrong token, which the client surfaces as an ApiError with code 401', async () => {
+    const err = await rejection(client(standin.url, 'wrong').dataset('d').getMetadata());
+    expect(err).toBeInstanceOf(common.ApiError);
+    expect(err.code).toBe(401);
+    expect(err.message).toBe('Request had invalid authentication credentials.');
+    expect(standin.requests).toHaveLength(1); // 401 is not retried
+  });
+
+  it('answers unknown paths and a missing jobId with JSON errors', async () => {
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const unknown = await fetch(`${standin.url}/bigquery/v2/projects/proj/models`, { headers });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toBe('application/json');
+    expect(await unknown.json()).toMatchObject({ error: { code: 404, errors: [{ reason: 'notFound' }] } });
+
+    const noJobId = await fetch(`${standin.url}/bigquery/v2/projects/proj/jobs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ configuration: { load: LOAD } }),
+    });
+    expect(noJobId.status).toBe(400);
+    expect(await noJobId.json()).toMatchObject({ error: { code: 400, errors: [{ reason: 'invalid' }] } });
+    expect(standin.jobs.size).toBe(0);
+  });
+});
+
+describe('datasets', () => {
+  it('404s until created: exists() is false and getMetadata rejects with code 404', async () => {
+    const dataset = bigquery.dataset('d');
+    expect(await dataset.exists()).toEqual([false]);
+    const err = await rejection(dataset.getMetadata());
+    expect(err).toBeInstanceOf(common.ApiError);
+    expect(err.code).toBe(404);
+    expect(err.message).toBe('Not found: Dataset proj:d');
+    expect(err.errors).toEqual([
+      { message: 'Not found: Dataset proj:d', domain: 'global', reason: 'notFound' },
+    ]);
+  });
+
+  it('creates with a location (POST /datasets), then get/exists/getMetadata see it; a second create is 409', async () => {
+    const [created, response] = (await bigquery.dataset('d').create({ location: 'US' })) as [
+      Dataset,
+      unknown,
+    ];
+    expect(response).toMatchObject({
+      id: 'proj:d',
+      datasetReference: { projectId: 'proj', datasetId: 'd' },
+      location: 'US',
+    });
+    expect(created.metadata).toEqual(response);
+    expect(standin.requests.at(-1)).toMatchObject({
+      method: 'POST',
+      path: '/bigquery/v2/projects/proj/datasets',
+      body: { location: 'US', datasetReference: { datasetId: 'd' } },
+    });
+    expect(standin.datasets.get('proj.d')?.location).toBe('US');
+
+    expect(await bigquery.dataset('d').exists()).toEqual([true]);
+    const [metadata] = (await bigquery.dataset('d').getMetadata()) as [unknown, unknown];
+    expect(metadata).toMatchObject({ id: 'proj:d', location: 'US' });
+    const [, getResponse] = await bigquery.dataset('d').get();
+    expect(getResponse).toMatchObject({ id: 'proj:d' });
+
+    const err = await rejection(bigquery.dataset('d').create({ location: 'US' }));
+    expect(err.code).toBe(409);
+    expect(err.message).toBe('Already Exists: Dataset proj:d');
+    expect(err.errors).toMatchObject([{ reason: 'duplicate' }]);
+  });
+
+  it('get({autoCreate: true}) creates a missing dataset in the Dataset location: GET 404, then POST', async () => {
+    const [dataset] = (await bigquery.dataset('d', { location: 'EU' }).get({ autoCreate: true })) as [
+      Dataset,
+      unknown,
+    ];
+    expect(dataset.metadata).toMatchObject({ id: 'proj:d', location: 'EU' });
+    expect(standin.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /bigquery/v2/projects/proj/datasets/d',
+      'POST /bigquery/v2/projects/proj/datasets',
+    ]);
+    expect(standin.datasets.get('proj.d')?.location).toBe('EU');
+    // Already there: a single GET.
+    await bigquery.dataset('d', { location: 'EU' }).get({ autoCreate: true });
+    expect(standin.requests).toHaveLength(3);
+  });
+});
+
+describe('tables', () => {
+  const options = {
+    schema: SCHEMA,
+    timePartitioning: { type: 'DAY', field: 'drop_date' },
+    clustering: { fields: ['station', 'unit', 'scp'] },
+  };
+
+  it('stores a partitioned, clustered table as sent and echoes it with id, tableReference, creationTime, etag', async () => {
+    await bigquery.dataset('d').create({ location: 'US' });
+    const table = bigquery.dataset('d').table('t');
+    expect(await table.exists()).toEqual([false]);
+
+    const [, response] = (await table.create(options)) as [Table, unknown];
+    const sent = standin.requests.at(-1);
+    expect(sent).toMatchObject({ method: 'POST', path: '/bigquery/v2/projects/proj/datasets/d/tables' });
+    expect(sent?.body).toEqual({
+      ...options,
+      tableReference: { projectId: 'proj', datasetId: 'd', tableId: 't' },
+    });
+    const stored: unknown = standin.tables.get('proj.d.t');
+    expect(stored).toMatchObject(options);
+    expect(stored).toMatchObject({
+      id: 'proj:d.t',
+      tableReference: { projectId: 'proj', datasetId: 'd', tableId: 't' },
+      creationTime: expect.stringMatching(/^\d+$/) as unknown,
+      etag: expect.any(String) as unknown,
+    });
+    expect(response).toEqual(stored);
+
+    expect(await table.exists()).toEqual([true]);
+    const [metadata] = (await table.getMetadata()) as [unknown, unknown];
+    expect(metadata).toEqual(stored);
+    const [, getResponse] = await bigquery.dataset('d').table('t').get();
+    expect(getResponse).toEqual(stored);
+
+    const duplicate = await rejection(table.create(options));
+    expect(duplicate.code).toBe(409);
+    expect(duplicate.message).toBe('Already Exists: Table proj:d.t');
+  });
+
+  it('404s a missing table (and its missing dataset) and PATCHes on setMetadata', async () => {
+    const noDataset = await rejection(bigquery.dataset('d').table('t').getMetadata());
+    expect(noDataset.code).toBe(404);
+    expect(noDataset.message).toBe('Not found: Dataset proj:d');
+    const noDatasetCreate = await rejection(bigquery.dataset('d').table('t').create(options));
+    expect(noDatasetCreate.code).toBe(404);
+
+    await bigquery.dataset('d').create({ location: 'US' });
+    const noTable = await rejection(bigquery.dataset('d').table('t').getMetadata());
+    expect(noTable.code).toBe(404);
+    expect(noTable.message).toBe('Not found: Table proj:d.t');
+
+    const table = bigquery.dataset('d').table('t');
+    await table.create(options);
+    const [patched] = (await table.setMetadata({ description: 'turnstile counts' })) as [unknown];
+    expect(standin.requests.at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: '/bigquery/v2/projects/proj/datasets/d/tables/t',
+      body: { description: 'turnstile counts' },
+    });
+    expect(patched).toMatchObject({ ...options, description: 'turnstile counts' });
+    expect(standin.tables.get('proj.d.t')).toMatchObject({ description: 'turnstile counts' });
+
+    await table.delete();
+    expect(standin.tables.has('proj.d.t')).toBe(false);
+  });
+});
+
+describe('load jobs', () => {
+  it('insert answers PENDING; promise() polls GET /jobs/<id>?location=US until DONE, with outputRows', async () => {
+    await createDatasetAndTable();
+    standin.script({ outputRows: (config) => 1000 * (config.load?.sourceUris?.length ?? 0) });
+    const [job, insertResponse] = await bigquery.createJob({
+      jobId: 'load_x',
+      location: 'US',
+      configuration: { load: LOAD },
+    });
+    expect(insertResponse.status).toEqual({ state: 'PENDING' });
+    expect(job.id).toBe('load_x');
+    expect(job.location).toBe('US');
+    expect(standin.requests.at(-1)).toMatchObject({
+      method: 'POST',
+      path: '/bigquery/v2/projects/proj/jobs',
+      body: {
+        jobReference: { projectId: 'proj', jobId: 'load_x', location: 'US' },
+        configuration: { load: LOAD },
+      },
+    });
+    expect(standin.jobs.get('load_x')).toMatchObject({
+      location: 'US',
+      configuration: { load: LOAD },
+      polls: 0,
+    });
+
+    const metadata = await finish(job);
+    expect(metadata.status).toEqual({ state: 'DONE' });
+    const { creationTime, endTime, ...statistics } = metadata.statistics ?? {};
+    expect(statistics).toEqual({ load: { outputRows: '1000', inputFiles: '1' } });
+    expect(creationTime).toMatch(/^\d{13}$/);
+    expect(endTime).toMatch(/^\d{13}$/);
+    expect(Number(metadata.statistics!.endTime)).toBeGreaterThanOrEqual(
+      Number(metadata.statistics!.creationTime),
+    );
+    expect(metadata.jobReference).toEqual({ projectId: 'proj', jobId: 'load_x', location: 'US' });
+    // One state per GET: PENDING, RUNNING, DONE.
+    const polls = standin.requests.filter((r) => r.method === 'GET');
+    expect(polls.map((r) => [r.path, r.query])).toEqual(
+      Array.from({ length: 3 }, () => [
+        '/bigquery/v2/projects/proj/jobs/load_x',
+        { location: 'US', prettyPrint: 'false' },
+      ]),
+    );
+    expect(standin.jobs.get('load_x')?.polls).toBe(3);
+  });
+
+  it("polls every 500 ms unless the Job's pollIntervalMs is set (states ['DONE'] needs no wait at all)", async () => {
+    await createDatasetAndTable();
+    const [slow] = await bigquery.createJob({ jobId: 'slow', location: 'US', configuration: { load: LOAD } });
+    let started = Date.now();
+    await slow.promise();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950); // 2 waits of 500 ms between 3 GETs
+
+    standin.script({ states: ['DONE'], outputRows: 7 });
+    const [quick, insertResponse] = await bigquery.createJob({
+      jobId: 'quick',
+      location: 'US',
+      configuration: { load: LOAD },
+    });
+    expect(insertResponse.status).toEqual({ state: 'DONE' });
+    started = Date.now();
+    const [metadata] = (await quick.promise()) as [JobMetadata];
+    expect(Date.now() - started).toBeLessThan(400);
+    expect(metadata.statistics?.load?.outputRows).toBe('7');
+    expect(standin.jobs.get('quick')?.polls).toBe(1);
+  });
+
+  it('a reused jobId is a 409 ApiError; job(id, {location}).getMetadata() then returns the existing job', async () => {
+    await createDatasetAndTable();
+    standin.script({ outputRows: 5 });
+    await finish(
+      (await bigquery.createJob({ jobId: 'load_x', location: 'US', configuration: { load: LOAD } }))[0],
+    );
+
+    const err = await rejection(
+      bigquery.createJob({
+        jobId: 'load_x',
+        location: 'US',
+        configuration: { load: { ...LOAD, sourceUris: [] } },
+      }),
+    );
+    expect(err).toBeInstanceOf(common.ApiError);
+    expect(err.code).toBe(409);
+    expect(err.message).toBe('Already Exists: Job proj:US.load_x');
+    expect(err.errors).toEqual([
+      { message: 'Already Exists: Job proj:US.load_x', domain: 'global', reason: 'duplicate' },
+    ]);
+    expect(err.response?.statusCode).toBe(409);
+    expect(standin.jobs.size).toBe(1);
+
+    const [existing] = (await bigquery.job('load_x', { location: 'US' }).getMetadata()) as [
+      JobMetadata,
+      unknown,
+    ];
+    expect(existing).toMatchObject({
+      jobReference: { projectId: 'proj', jobId: 'load_x', location: 'US' },
+      configuration: { load: LOAD },
+      status: { state: 'DONE' },
+      statistics: { load: { outputRows: '5' } },
+    });
+    expect(await bigquery.job('load_x', { location: 'US' }).exists()).toEqual([true]);
+    // Wrong location or unknown id: 404.
+    const elsewhere = await rejection(bigquery.job('load_x', { location: 'EU' }).getMetadata());
+    expect(elsewhere.code).toBe(404);
+    expect(elsewhere.message).toBe('Not found: Job proj:EU.load_x');
+    expect(await bigquery.job('nope', { location: 'US' }).exists()).toEqual([false]);
+  });
+
+  it('a scripted error makes promise() reject with the scripted message (ApiError without code)', async () => {
+    await createDatasetAndTable();
+    const error = { reason: 'invalid', message: 'Error while reading data, error message: bad parquet' };
+    standin.script({ error });
+    const [job] = await bigquery.createJob({
+      jobId: 'load_bad',
+      location: 'US',
+      configuration: { load: LOAD },
+    });
+    const err = await rejection(finish(job));
+    expect(err).toBeInstanceOf(common.ApiError);
+    expect(err.message).toBe(error.message);
+    expect(err.code).toBeUndefined();
+    expect(err.errors).toEqual([error]);
+    expect(err.response).toBeUndefined();
+
+    const [metadata] = (await job.getMetadata()) as [JobMetadata, unknown];
+    expect(metadata.status).toEqual({ state: 'DONE', errorResult: error, errors: [error] });
+    expect(metadata.statistics?.load).toBeUndefined();
+  });
+
+  it('an error in a job that is DONE at insert makes createJob itself reject', async () => {
+    await createDatasetAndTable();
+    standin.script({ states: ['DONE'], error: { reason: 'invalid', message: 'Bad configuration' } });
+    const err = await rejection(
+      bigquery.createJob({ jobId: 'load_now', location: 'US', configuration: { load: LOAD } }),
+    );
+    expect(err).toBeInstanceOf(common.ApiError);
+    expect(err.message).toBe('Bad configuration');
+    expect(err.code).toBeUndefined();
+    expect(standin.jobs.has('load_now')).toBe(true);
+  });
+
+  it('scripts are consumed one per job, in order', async () => {
+    await createDatasetAndTable();
+    standin.script({ states: ['DONE'], outputRows: 1 });
+    standin.script({ states: ['RUNNING', 'DONE'], outputRows: 2 });
+    const rows: (string | undefined)[] = [];
+    for (const jobId of ['a', 'b', 'c']) {
+      const [job] = await bigquery.createJob({ jobId, location: 'US', configuration: { load: LOAD } });
+      rows.push((await finish(job)).statistics?.load?.outputRows ?? undefined);
+    }
+    expect(rows).toEqual(['1', '2', '0']);
+    expect([...standin.jobs.values()].map((j) => j.polls)).toEqual([1, 2, 3]);
+  });
+
+  it('checks the destination: missing dataset fails, CREATE_NEVER needs the table, CREATE_IF_NEEDED creates it', async () => {
+    const missingDataset = await rejection(
+      bigquery
+        .createJob({ jobId: 'no_ds', location: 'US', configuration: { load: LOAD } })
+        .then(([job]) => finish(job)),
+    );
+    expect(missingDataset.message).toBe('Not found: Dataset proj:d');
+
+    await bigquery.dataset('d').create({ location: 'US' });
+    const never = await rejection(
+      bigquery
+        .createJob({
+          jobId: 'never',
+          location: 'US',
+          configuration: { load: { ...LOAD, createDisposition: 'CREATE_NEVER' } },
+        })
+        .then(([job]) => finish(job)),
+    );
+    expect(never.message).toBe('Not found: Table proj:d.t');
+    expect(standin.tables.has('proj.d.t')).toBe(false);
+
+    const load = {
+      ...LOAD,
+      schema: SCHEMA,
+      timePartitioning: { type: 'DAY', field: 'drop_date' },
+      clustering: { fields: ['station', 'unit', 'scp'] },
+    };
+    const [job] = await bigquery.createJob({ jobId: 'create', location: 'US', configuration: { load } });
+    await finish(job);
+    expect(standin.tables.get('proj.d.t')).toMatchObject({
+      tableReference: { projectId: 'proj', datasetId: 'd', tableId: 't' },
+      schema: SCHEMA,
+      timePartitioning: { type: 'DAY', field: 'drop_date' },
+      clustering: { fields: ['station', 'unit', 'scp'] },
+    });
+  });
+});

@@ -1,0 +1,706 @@
+/**
+ * A stand-in for the BigQuery REST API (v2), for tests: no BigQuery emulator installs here, so the
+ * warehouse backend's tests drive the real `@google-cloud/bigquery` client against this real HTTP
+ * server on 127.0.0.1 (random port). It keeps datasets, tables and jobs in memory, checks the
+ * requests the way BigQuery does (404 notFound, 409 duplicate, 400 invalid, optional 401), and
+ * plays scripted job states so polling, duplicate job ids and failed loads can be exercised.
+ *
+ * Give the client `apiEndpoint: standin.url`: it then sends to `${url}/bigquery/v2/projects/{p}/...`
+ * (make sure BIGQUERY_EMULATOR_HOST is unset: it would replace that base URL wholesale).
+ *
+ * Routes (below /bigquery/v2/projects/{p}):
+ *   POST   /datasets                      insert (409 if it exists; location defaults to US)
+ *   GET    /datasets/{d}                  get (404 unless created)
+ *   PATCH  /datasets/{d}                  update (merges top-level fields; If-Match checked)
+ *   DELETE /datasets/{d}?deleteContents=  delete (400 resourceInUse if it has tables and not deleteContents)
+ *   POST   /datasets/{d}/tables           insert (404 if the dataset is missing, 409 if the table exists)
+ *   GET    /datasets/{d}/tables/{t}       get
+ *   PATCH  /datasets/{d}/tables/{t}       update (merges top-level fields; If-Match checked)
+ *   DELETE /datasets/{d}/tables/{t}       delete
+ *   POST   /jobs                          insert (400 without jobReference.jobId or configuration,
+ *                                         409 duplicate if the jobId exists); answers in the first state
+ *   GET    /jobs/{jobId}?location=L       get: the n-th GET answers states[n-1] (the last one repeats);
+ *                                         404 if unknown or if L is given and is not the job's location
+ * Anything else is a 404 with a JSON error body.
+ *
+ * Errors have BigQuery's shape, `{error:{code, message, errors:[{message, domain, reason}], status}}`:
+ * each entry of `errors` carries the message too, as BigQuery's do. (Without it the client's ApiError
+ * would read "Multiple errors occurred ... 2. undefined".)
+ *
+ * A load job whose destination dataset does not exist (when it reaches DONE) fails with notFound,
+ * as does one into a missing table with createDisposition CREATE_NEVER; with CREATE_IF_NEEDED (the
+ * default) a missing table is created from the load's schema, timePartitioning and clustering.
+ * A scripted error takes precedence over both.
+ *
+ * Table contents (with `gcsUrl`): the stand-in does not run SQL, but it does hold what loads put
+ * in a table, so that "loaded once" and "equals a clean run" are checks on its state, not on the
+ * worker's word. When a load job of PARQUET files reaches DONE, each gs:// source is read from
+ * the GCS emulator at `gcsUrl` (fake-gcs-server, JSON API) and summarised with DuckDB per
+ * partition of the table's DAY partitioning field: rows and the sum of every integer column.
+ * A load into `table$YYYYMMDD` must only hold rows of that day (else the job fails, as in
+ * BigQuery); WRITE_TRUNCATE replaces the partition (or, without a decorator, the whole table),
+ * WRITE_APPEND adds to it, WRITE_EMPTY fails on a partition that has rows. `partitions` holds the
+ * result: one chunk per load that put rows there, so a week loaded twice shows as two chunks.
+ * The job's outputRows is then the rows read, unless a script says otherwise. A job reaches DONE
+ * only when it is polled (or by `finishAll`, which plays BigQuery finishing jobs that nobody
+ * is watching, e.g. after the client was killed).
+ *
+ * `beforeResponse` runs after a request has taken effect and before it is answered: a test can
+ * kill the client there (a crash right after a job insert, or while polling).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatasetResponse, JobMetadata, TableResponse } from '@google-cloud/bigquery';
+import { query } from '../harnesses/duckdb-query.ts';
+
+/** REST resources, typed as the client types them (the `bigquery` namespace of its types.d.ts). */
+export type DatasetResource = DatasetResponse[1];
+export type TableResource = TableResponse[1];
+export type JobResource = JobMetadata;
+export type JobConfiguration = NonNullable<JobMetadata['configuration']>;
+
+export type JobState = 'PENDING' | 'RUNNING' | 'DONE';
+
+export interface StandinJob {
+  jobId: string;
+  projectId: string;
+  location: string;
+  /** The `configuration` as posted. */
+  configuration: JobConfiguration;
+  /** The state answered by the insert (states[0]) and then by the n-th GET (states[n-1], clamped). */
+  states: JobState[];
+  /** How many GETs the job has had. */
+  polls: number;
+  /** Scripted, or the stand-in's own notFound for a missing destination; reported once DONE. */
+  error?: { reason: string; message: string };
+  /** Reported in statistics.load.outputRows once DONE without error. */
+  outputRows?: number;
+  /** When the job was inserted, and when it was first seen DONE (ms since the epoch), as BigQuery reports them. */
+  creationTime?: number;
+  endTime?: number;
+}
+
+export interface StandinRequest {
+  method: string;
+  /** Decoded path, without the query string. */
+  path: string;
+  query: Record<string, string>;
+  /** Parsed JSON, the raw text if it is not JSON, undefined if empty. */
+  body: unknown;
+  authorization?: string;
+}
+
+export interface JobScript {
+  states?: JobState[];
+  outputRows?: number | ((config: JobConfiguration) => number);
+  error?: { reason: string; message: string };
+}
+
+/** What one load put in one partition. */
+export interface PartitionChunk {
+  jobId: string;
+  sourceUris: string[];
+  rows: number;
+  /** Sums of the source's integer columns over the chunk's rows, by column name. */
+  sums: Record<string, bigint>;
+}
+
+/** The partition key of rows with no partitioning field (an unpartitioned table). */
+export const UNPARTITIONED = '__UNPARTITIONED__';
+
+export interface StandinOptions {
+  /** Answer 401 unless requests carry `Bearer <expectedToken>`. */
+  expectedToken?: string;
+  /** The GCS emulator that load jobs read their gs:// sources from; without it, loads hold no rows. */
+  gcsUrl?: string;
+  /**
+   * How jobs behave when no script is queued (default: states PENDING, RUNNING, DONE); a function
+   * decides per job, from its configuration.
+   */
+  defaultScript?: DefaultScript;
+}
+
+export type DefaultScript = JobScript | ((configuration: JobConfiguration) => JobScript);
+
+/** Runs after a request took effect, before its answer is sent (it may kill the client). */
+export type BeforeResponse = (request: StandinRequest, status: number) => void | Promise<void>;
+
+export interface BigQueryStandin {
+  /** http://127.0.0.1:PORT (give this to the client as apiEndpoint). */
+  readonly url: string;
+  /** Every request, in arrival order. */
+  readonly requests: StandinRequest[];
+  /** Key `${project}.${dataset}`. */
+  readonly datasets: Map<string, { location: string; resource: DatasetResource }>;
+  /** Key `${project}.${dataset}.${table}` → the table resource: as posted, plus id, tableReference, creationTime, etag, ... */
+  readonly tables: Map<string, TableResource>;
+  /** Key jobId. */
+  readonly jobs: Map<string, StandinJob>;
+  /**
+   * Table contents (with `gcsUrl`): key `${project}.${dataset}.${table}` → partition
+   * (YYYYMMDD, or UNPARTITIONED) → the chunks loads put there.
+   */
+  readonly partitions: Map<string, Map<string, PartitionChunk[]>>;
+  /** Replace how jobs behave when no script is queued (the `defaultScript` option). */
+  defaultScript(next: DefaultScript | undefined): void;
+  /** Set (or clear) the hook that runs before each answer. */
+  beforeResponse(hook: BeforeResponse | undefined): void;
+  /** Brings every job that is not DONE to DONE, with its effects (BigQuery finishing unwatched jobs). */
+  finishAll(): Promise<void>;
+  /**
+   * How the next job inserted behaves (each call queues one script; each insert consumes one).
+   * `states` default ['PENDING','RUNNING','DONE'] (one per GET); `outputRows` = a number or a function
+   * of the job configuration (default 0); `error` makes the job end DONE with status.errorResult.
+   */
+  script(next: JobScript): void;
+  close(): Promise<void>;
+}
+
+const DEFAULT_STATES: JobState[] = ['PENDING', 'RUNNING', 'DONE'];
+const PREFIX = '/bigquery/v2/projects/';
+
+const STATUS_NAMES: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  412: 'FAILED_PRECONDITION',
+  500: 'INTERNAL',
+};
+
+class HttpError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+const notFound = (message: string): HttpError => new HttpError(404, 'notFound', message);
+const invalid = (message: string): HttpError => new HttpError(400, 'invalid', message);
+const duplicate = (message: string): HttpError => new HttpError(409, 'duplicate', message);
+
+function errorBody(code: number, reason: string, message: string): object {
+  return {
+    error: {
+      code,
+      message,
+      errors: [{ message, domain: 'global', reason }],
+      status: STATUS_NAMES[code] ?? 'UNKNOWN',
+    },
+  };
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A JSON object body, or 400. Its fields are checked where they matter; the rest is stored as sent. */
+function objectBody<T extends object>(body: unknown): T {
+  if (!isObject(body)) throw invalid('Request body must be a JSON object.');
+  return body as T;
+}
+
+const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value !== '';
+
+const newEtag = (): string => randomBytes(12).toString('base64');
+
+export async function startBigQueryStandin(options: StandinOptions = {}): Promise<BigQueryStandin> {
+  const requests: StandinRequest[] = [];
+  const datasets = new Map<string, { location: string; resource: DatasetResource }>();
+  const tables = new Map<string, TableResource>();
+  const jobs = new Map<string, StandinJob>();
+  const partitions = new Map<string, Map<string, PartitionChunk[]>>();
+  const scripts: JobScript[] = [];
+  /** Jobs whose DONE side effects have been (or are being) applied. */
+  const finished = new Map<string, Promise<void>>();
+  let hook: BeforeResponse | undefined;
+  let defaults = options.defaultScript;
+
+  function requireDataset(project: string, dataset: string): { location: string; resource: DatasetResource } {
+    const found = datasets.get(`${project}.${dataset}`);
+    if (!found) throw notFound(`Not found: Dataset ${project}:${dataset}`);
+    return found;
+  }
+
+  function requireTable(project: string, dataset: string, table: string): TableResource {
+    requireDataset(project, dataset);
+    const found = tables.get(`${project}.${dataset}.${table}`);
+    if (!found) throw notFound(`Not found: Table ${project}:${dataset}.${table}`);
+    return found;
+  }
+
+  function checkIfMatch(req: IncomingMessage, etag: string | undefined): void {
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== etag)
+      throw new HttpError(412, 'conditionNotMet', 'Precondition check failed.');
+  }
+
+  // ---- datasets ----
+
+  function insertDataset(project: string, body: unknown): DatasetResource {
+    const posted = objectBody<DatasetResource>(body);
+    const datasetId = posted.datasetReference?.datasetId;
+    if (!nonEmpty(datasetId)) throw invalid('Required parameter is missing: datasetReference.datasetId');
+    const key = `${project}.${datasetId}`;
+    if (datasets.has(key)) throw duplicate(`Already Exists: Dataset ${project}:${datasetId}`);
+    const location = nonEmpty(posted.location) ? posted.location : 'US';
+    const now = String(Date.now());
+    const resource: DatasetResource = {
+      ...posted,
+      kind: 'bigquery#dataset',
+      id: `${project}:${datasetId}`,
+      datasetReference: { projectId: project, datasetId },
+      location,
+      creationTime: now,
+      lastModifiedTime: now,
+      etag: newEtag(),
+    };
+    datasets.set(key, { location, resource });
+    return resource;
+  }
+
+  function patchDataset(
+    req: IncomingMessage,
+    project: string,
+    dataset: string,
+    body: unknown,
+  ): DatasetResource {
+    const entry = requireDataset(project, dataset);
+    checkIfMatch(req, entry.resource.etag);
+    entry.resource = {
+      ...entry.resource,
+      ...objectBody<DatasetResource>(body),
+      id: entry.resource.id,
+      datasetReference: entry.resource.datasetReference,
+      location: entry.location,
+      creationTime: entry.resource.creationTime,
+      lastModifiedTime: String(Date.now()),
+      etag: newEtag(),
+    };
+    return entry.resource;
+  }
+
+  function deleteDataset(project: string, dataset: string, query: Record<string, string>): void {
+    requireDataset(project, dataset);
+    const prefix = `${project}.${dataset}.`;
+    const own = [...tables.keys()].filter((k) => k.startsWith(prefix));
+    if (own.length > 0 && query.deleteContents !== 'true')
+      throw new HttpError(400, 'resourceInUse', `Dataset ${project}:${dataset} is still in use`);
+    for (const k of own) tables.delete(k);
+    datasets.delete(`${project}.${dataset}`);
+  }
+
+  // ---- tables ----
+
+  function tableResource(
+    project: string,
+    dataset: string,
+    tableId: string,
+    posted: TableResource,
+  ): TableResource {
+    const now = String(Date.now());
+    return {
+      ...posted,
+      kind: 'bigquery#table',
+      id: `${project}:${dataset}.${tableId}`,
+      tableReference: { projectId: project, datasetId: dataset, tableId },
+      type: posted.view ? 'VIEW' : 'TABLE',
+      location: requireDataset(project, dataset).location,
+      creationTime: now,
+      lastModifiedTime: now,
+      numRows: '0',
+      etag: newEtag(),
+    };
+  }
+
+  function insertTable(project: string, dataset: string, body: unknown): TableResource {
+    requireDataset(project, dataset);
+    const posted = objectBody<TableResource>(body);
+    const tableId = posted.tableReference?.tableId;
+    if (!nonEmpty(tableId)) throw invalid('Required parameter is missing: tableReference.tableId');
+    if (tableId.includes('$')) throw invalid(`Invalid table ID "${tableId}".`);
+    const key = `${project}.${dataset}.${tableId}`;
+    if (tables.has(key)) throw duplicate(`Already Exists: Table ${project}:${dataset}.${tableId}`);
+    const resource = tableResource(project, dataset, tableId, posted);
+    tables.set(key, resource);
+    return resource;
+  }
+
+  function patchTable(
+    req: IncomingMessage,
+    project: string,
+    dataset: string,
+    table: string,
+    body: unknown,
+  ): TableResource {
+    const current = requireTable(project, dataset, table);
+    checkIfMatch(req, current.etag);
+    const resource: TableResource = {
+      ...current,
+      ...objectBody<TableResource>(body),
+      id: current.id,
+      tableReference: current.tableReference,
+      location: current.location,
+      creationTime: current.creationTime,
+      lastModifiedTime: String(Date.now()),
+      etag: newEtag(),
+    };
+    tables.set(`${project}.${dataset}.${table}`, resource);
+    return resource;
+  }
+
+  // ---- jobs ----
+
+  const stateOf = (job: StandinJob, index: number): JobState =>
+    job.states[Math.min(index, job.states.length - 1)] ?? 'DONE';
+
+  /**
+   * Side effects of a load reaching DONE: the stand-in's own notFound checks, then
+   * create-if-needed, then (with `gcsUrl`) the rows written into the table's partitions.
+   */
+  async function finishLoad(job: StandinJob): Promise<void> {
+    const load = job.configuration.load;
+    const dest = load?.destinationTable;
+    if (job.error || !load || !dest) return;
+    const project = dest.projectId ?? job.projectId;
+    const dataset = String(dest.datasetId);
+    const [tableId = '', decorator] = String(dest.tableId).split('$');
+    if (!datasets.has(`${project}.${dataset}`)) {
+      job.error = { reason: 'notFound', message: `Not found: Dataset ${project}:${dataset}` };
+      return;
+    }
+    const key = `${project}.${dataset}.${tableId}`;
+    if (!tables.has(key)) {
+      if (load.createDisposition === 'CREATE_NEVER') {
+        job.error = { reason: 'notFound', message: `Not found: Table ${project}:${dataset}.${tableId}` };
+        return;
+      }
+      const posted: TableResource = { tableReference: { projectId: project, datasetId: dataset, tableId } };
+      if (load.schema) posted.schema = load.schema;
+      if (load.timePartitioning) posted.timePartitioning = load.timePartitioning;
+      if (load.rangePartitioning) posted.rangePartitioning = load.rangePartitioning;
+      if (load.clustering) posted.clustering = load.clustering;
+      tables.set(key, tableResource(project, dataset, tableId, posted));
+    }
+    if (options.gcsUrl !== undefined && load.sourceFormat === 'PARQUET') {
+      await writeRows(job, key, decorator, String(load.writeDisposition ?? 'WRITE_APPEND'));
+    }
+  }
+
+  /** A load's rows into the table's partitions, per its write disposition (see the header). */
+  async function writeRows(
+    job: StandinJob,
+    tableKey: string,
+    decorator: string | undefined,
+    disposition: string,
+  ): Promise<void> {
+    const table = tables.get(tableKey);
+    const field = table?.timePartitioning?.field;
+    const sourceUris = job.configuration.load?.sourceUris ?? [];
+    let read: Map<string, PartitionChunk>;
+    try {
+      read = await readSources(options.gcsUrl ?? '', sourceUris, field, job.jobId);
+    } catch (error) {
+      job.error = { reason: 'invalid', message: error instanceof Error ? error.message : String(error) };
+      return;
+    }
+    if (decorator !== undefined) {
+      const outside = [...read.keys()].filter((partition) => partition !== decorator);
+      if (outside.length > 0) {
+        job.error = {
+          reason: 'invalid',
+          message: `Some rows belong to partitions ${outside.join(', ')}, not to the decorator's ${decorator}`,
+        };
+        return;
+      }
+    }
+    const current = partitions.get(tableKey) ?? new Map<string, PartitionChunk[]>();
+    const targets = decorator !== undefined ? [decorator] : [...new Set([...current.keys(), ...read.keys()])];
+    if (disposition === 'WRITE_EMPTY' && targets.some((p) => (current.get(p)?.length ?? 0) > 0)) {
+      job.error = { reason: 'duplicate', message: `Already Exists: Table ${tableKey} is not empty` };
+      return;
+    }
+    if (disposition === 'WRITE_TRUNCATE') for (const partition of targets) current.delete(partition);
+    for (const [partition, chunk] of read) current.set(partition, [...(current.get(partition) ?? []), chunk]);
+    partitions.set(tableKey, current);
+    if (job.outputRows === undefined) {
+      job.outputRows = [...read.values()].reduce((sum, chunk) => sum + chunk.rows, 0);
+    }
+  }
+
+  /** The job resource as observed in this state, applying DONE side effects the first time. */
+  async function observe(job: StandinJob, state: JobState): Promise<JobResource> {
+    if (state === 'DONE') {
+      let done = finished.get(job.jobId);
+      if (!done) {
+        job.endTime ??= Date.now();
+        done = finishLoad(job);
+        finished.set(job.jobId, done);
+      }
+      await done;
+    }
+    const resource: JobResource = {
+      kind: 'bigquery#job',
+      id: `${job.projectId}:${job.location}.${job.jobId}`,
+      jobReference: { projectId: job.projectId, jobId: job.jobId, location: job.location },
+      configuration: job.configuration,
+      status: { state },
+      statistics: {
+        creationTime: String(job.creationTime ?? Date.now()),
+        ...(state === 'DONE' && job.endTime !== undefined && { endTime: String(job.endTime) }),
+      },
+    };
+    if (state !== 'DONE') return resource;
+    if (job.error) {
+      resource.status = { state, errorResult: { ...job.error }, errors: [{ ...job.error }] };
+    } else {
+      const sourceUris = job.configuration.load?.sourceUris;
+      resource.statistics = {
+        ...resource.statistics,
+        load: {
+          outputRows: String(job.outputRows ?? 0),
+          inputFiles: String(sourceUris?.length ?? 1),
+        },
+      };
+    }
+    return resource;
+  }
+
+  async function insertJob(project: string, body: unknown): Promise<JobResource> {
+    const posted = objectBody<JobResource>(body);
+    const ref = posted.jobReference;
+    const jobId = ref?.jobId;
+    if (!nonEmpty(jobId)) throw invalid('Required parameter is missing: jobReference.jobId');
+    if (ref?.projectId !== undefined && ref.projectId !== project)
+      throw invalid(`jobReference.projectId ${ref.projectId} does not match the project ${project}`);
+    const configuration = posted.configuration;
+    if (!isObject(configuration)) throw invalid('Required parameter is missing: configuration');
+    const existing = jobs.get(jobId);
+    if (existing) throw duplicate(`Already Exists: Job ${existing.projectId}:${existing.location}.${jobId}`);
+    const script =
+      scripts.shift() ?? (typeof defaults === 'function' ? defaults(configuration) : defaults) ?? {};
+    const scripted =
+      typeof script.outputRows === 'function' ? script.outputRows(configuration) : script.outputRows;
+    const job: StandinJob = {
+      jobId,
+      projectId: project,
+      location: nonEmpty(ref?.location) ? ref.location : 'US',
+      configuration,
+      states: script.states && script.states.length > 0 ? [...script.states] : [...DEFAULT_STATES],
+      polls: 0,
+      creationTime: Date.now(),
+      // With table contents, an unscripted count is the rows the load reads (set once DONE).
+      outputRows: scripted ?? (options.gcsUrl !== undefined ? undefined : 0),
+    };
+    if (script.error) job.error = { ...script.error };
+    jobs.set(jobId, job);
+    return observe(job, stateOf(job, 0));
+  }
+
+  function getJob(project: string, jobId: string, query: Record<string, string>): Promise<JobResource> {
+    const job = jobs.get(jobId);
+    const location = query.location;
+    if (!job || job.projectId !== project || (location !== undefined && location !== job.location))
+      throw notFound(`Not found: Job ${project}:${location !== undefined ? `${location}.` : ''}${jobId}`);
+    job.polls += 1;
+    return observe(job, stateOf(job, job.polls - 1));
+  }
+
+  // ---- routing ----
+
+  /** Returns [status, body]; an undefined body means no content. */
+  async function route(req: IncomingMessage, record: StandinRequest): Promise<[number, object | undefined]> {
+    const { method, body, query } = record;
+    if (!record.path.startsWith(PREFIX)) throw notFound(`Not found: ${method} ${record.path}`);
+    const [project, kind, id, sub, subId, ...rest] = record.path.slice(PREFIX.length).split('/');
+    if (project && kind === 'datasets' && rest.length === 0) {
+      if (id === undefined && method === 'POST') return [200, insertDataset(project, body)];
+      if (id && sub === undefined) {
+        if (method === 'GET') return [200, requireDataset(project, id).resource];
+        if (method === 'PATCH' || method === 'PUT') return [200, patchDataset(req, project, id, body)];
+        if (method === 'DELETE') {
+          deleteDataset(project, id, query);
+          return [204, undefined];
+        }
+      }
+      if (id && sub === 'tables') {
+        if (subId === undefined && method === 'POST') return [200, insertTable(project, id, body)];
+        if (subId) {
+          if (method === 'GET') return [200, requireTable(project, id, subId)];
+          if (method === 'PATCH' || method === 'PUT') return [200, patchTable(req, project, id, subId, body)];
+          if (method === 'DELETE') {
+            requireTable(project, id, subId);
+            tables.delete(`${project}.${id}.${subId}`);
+            return [204, undefined];
+          }
+        }
+      }
+    }
+    if (project && kind === 'jobs' && sub === undefined) {
+      if (id === undefined && method === 'POST') return [200, await insertJob(project, body)];
+      if (id && method === 'GET') return [200, await getJob(project, id, query)];
+    }
+    throw notFound(`Not found: ${method} ${record.path}`);
+  }
+
+  function send(res: ServerResponse, status: number, body: object | undefined): void {
+    if (body === undefined) {
+      res.writeHead(status);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    let parsed = true;
+    if (raw !== '') {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = raw;
+        parsed = false;
+      }
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      path = url.pathname;
+    }
+    const record: StandinRequest = {
+      method: req.method ?? 'GET',
+      path,
+      query: Object.fromEntries(url.searchParams),
+      body,
+    };
+    if (req.headers.authorization !== undefined) record.authorization = req.headers.authorization;
+    requests.push(record);
+
+    if (options.expectedToken !== undefined && record.authorization !== `Bearer ${options.expectedToken}`) {
+      const message =
+        record.authorization === undefined
+          ? 'Request is missing required authentication credential.'
+          : 'Request had invalid authentication credentials.';
+      return send(res, 401, errorBody(401, 'authError', message));
+    }
+    if (!parsed) return send(res, 400, errorBody(400, 'parseError', 'Parse Error'));
+    let status: number;
+    let payload: object | undefined;
+    try {
+      [status, payload] = await route(req, record);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      [status, payload] = [err.code, errorBody(err.code, err.reason, err.message)];
+    }
+    await hook?.(record, status);
+    send(res, status, payload);
+  }
+
+  async function finishAll(): Promise<void> {
+    for (const job of jobs.values()) {
+      if (finished.has(job.jobId)) continue;
+      job.states = ['DONE'];
+      await observe(job, 'DONE');
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) res.destroy();
+      else send(res, 500, errorBody(500, 'internalError', err instanceof Error ? err.message : String(err)));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    datasets,
+    tables,
+    jobs,
+    partitions,
+    beforeResponse: (next) => void (hook = next),
+    defaultScript: (next) => void (defaults = next),
+    finishAll,
+    script: (next) => void scripts.push(next),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // The client keeps connections alive (forever: true); close() alone would wait for them.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Reads a load's gs:// Parquet sources from the GCS emulator and sums them per partition of
+ * `field` (YYYYMMDD), with DuckDB on temporary copies.
+ */
+async function readSources(
+  gcsUrl: string,
+  sourceUris: string[],
+  field: string | undefined,
+  jobId: string,
+): Promise<Map<string, PartitionChunk>> {
+  const dir = await mkdtemp(join(tmpdir(), 'bq-standin-load-'));
+  try {
+    const paths: string[] = [];
+    for (const [index, uri] of sourceUris.entries()) {
+      const match = /^gs:\/\/([^/]+)\/(.+)$/.exec(uri);
+      if (!match) throw new Error(`Invalid source URI ${uri}`);
+      const response = await fetch(
+        `${gcsUrl}/storage/v1/b/${encodeURIComponent(match[1]!)}/o/${encodeURIComponent(match[2]!)}?alt=media`,
+      );
+      if (response.status !== 200) throw new Error(`Not found: URI ${uri} (${response.status})`);
+      const path = join(dir, `source-${index}.parquet`);
+      await writeFile(path, Buffer.from(await response.arrayBuffer()));
+      paths.push(path);
+    }
+    const files = `read_parquet([${paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ')}])`;
+    const columns = await query(`DESCRIBE SELECT * FROM ${files}`);
+    const integers = columns
+      .filter((c) =>
+        /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/.test(
+          String(c.column_type),
+        ),
+      )
+      .map((c) => String(c.column_name));
+    const quote = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+    const partition =
+      field === undefined ? `'${UNPARTITIONED}'` : `strftime(CAST(${quote(field)} AS DATE), '%Y%m%d')`;
+    const sums = integers.map((name, i) => `CAST(sum(${quote(name)}) AS VARCHAR) AS s${i}`);
+    const rows = await query(
+      `SELECT ${partition} AS partition, count(*) AS n${sums.map((s) => `, ${s}`).join('')} FROM ${files} GROUP BY 1`,
+    );
+    const read = new Map<string, PartitionChunk>();
+    for (const row of rows) {
+      const chunk: PartitionChunk = { jobId, sourceUris: [...sourceUris], rows: Number(row.n), sums: {} };
+      integers.forEach((name, i) => {
+        const sum = row[`s${i}`];
+        chunk.sums[name] = typeof sum === 'string' ? BigInt(sum) : 0n;
+      });
+      read.set(String(row.partition), chunk);
+    }
+    return read;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
