@@ -21,7 +21,7 @@ import { startFaultProxy, type ProxyFault } from '../support/peers/fault-proxy.t
 import { runCli } from '../support/harnesses/cli.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { query } from '../support/harnesses/duckdb-query.ts';
-import { REAL_WEEK_ROWS, realWeekFile } from '../support/fixtures/real-week.ts';
+import { REAL_WEEK_ROWS, realWeekFile, WEEK, NOW } from '../support/fixtures/real-week.ts';
 import { resolveConfig } from '../../src/config.ts';
 import { runCommand, type RunSummary } from '../../src/commands/run.ts';
 import { statusCommand } from '../../src/commands/status.ts';
@@ -33,8 +33,6 @@ import { UsageError } from '../../src/errors.ts';
 import { TABLE_NAME, bigquerySchema } from '../../src/schema/turnstile-schema.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../../src/warehouse/intervals-view.ts';
 
-const WEEK = '2023-06-03';
-const NOW = new Date('2023-06-05T16:00:00Z');
 const BUCKET = 'mta-lake';
 const PROJECT = 'test-project';
 
@@ -142,7 +140,7 @@ function run(backend: Pick<Backend, 'lake' | 'warehouse'>, force = false): Promi
     selection: { date: WEEK },
     force,
     config: config(backend),
-    now: NOW,
+    now: new Date(NOW),
     log: silentLogger,
     overrides,
   });
@@ -415,7 +413,7 @@ describe('GCS uploads through a faulty network', () => {
         selection: { date: WEEK },
         force: false,
         config: config(backend),
-        now: NOW,
+        now: new Date(NOW),
         log: silentLogger,
         overrides: { ...overrides, storage },
       });
@@ -534,7 +532,7 @@ describe('a source that changes, then changes back', () => {
 
 describe('the command line', () => {
   const cliEnv = () => ({
-    MTA_INGEST_NOW: NOW.toISOString(),
+    MTA_INGEST_NOW: NOW,
     MTA_INGEST_WORK_DIR: dir,
     MTA_INGEST_SOURCE_URL: source.baseUrl,
     // The worker's switch to a GCS emulator (no credentials are sent then).

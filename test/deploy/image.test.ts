@@ -31,12 +31,10 @@ import {
   waitRunning,
   type BuildResult,
 } from '../support/peers/podman.ts';
-import { REAL_WEEK_ROWS, realWeekFile } from '../support/fixtures/real-week.ts';
+import { REAL_WEEK_ROWS, realWeekFile, NOW } from '../support/fixtures/real-week.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { TOOL } from '../../src/tool.ts';
 
-/** A Monday after the 2023-06-03 drop: the weekly job's latest drop date is 2023-06-03. */
-const NOW = '2023-06-05T16:00:00Z';
 const BUCKET = 'mta-image-lake';
 const PROJECT = 'image-project';
 

@@ -18,16 +18,13 @@ import { startFaultProxy, type FaultProxy, type ProxyFault } from '../support/pe
 import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { runCli, runWorker, type CliResult } from '../support/harnesses/cli.ts';
-import { realWeekFile } from '../support/fixtures/real-week.ts';
+import { realWeekFile, WEEK, FILE, NOW } from '../support/fixtures/real-week.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
 import { LINE_BYTES, filesUnder, realLines, sourceText } from '../support/fixtures/week-sample.ts';
 import { GcsLake, RESUMABLE_THRESHOLD, emulatorStorage } from '../../src/lake/gcs/gcs-lake.ts';
 import { weekKeys } from '../../src/lake/lake-layout.ts';
 import { parseManifest, type Manifest } from '../../src/manifest/manifest.ts';
 
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-const NOW = '2023-06-05T16:00:00Z';
 const BUCKET = 'faults';
 const PROJECT = 'fault-project';
 /** Data lines in the served sample (the first of the real week). */

@@ -21,8 +21,8 @@ import { silentLogger } from '../../src/log.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import type { Framing } from '../support/peers/source-framing.ts';
 import { LINE_BYTES, realLines, sourceText } from '../support/fixtures/week-sample.ts';
+import { FILE } from '../support/fixtures/real-week.ts';
 
-const FILE = 'turnstile_230603.txt';
 const LINES = 2_000;
 const ATTEMPTS = 3;
 /** The header and the first 1,000 data lines: a cut on a line boundary. */

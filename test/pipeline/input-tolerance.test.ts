@@ -20,15 +20,20 @@ import { startSourceServer, type Fault, type SourceServer } from '../support/pee
 import { withBom, withCrlf, withLongLine } from '../support/peers/source-framing.ts';
 import { runWorker, type CliResult } from '../support/harnesses/cli.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
-import { factsOf, realWeekFile, REAL_WEEK_ROWS, type WeekFacts } from '../support/fixtures/real-week.ts';
+import {
+  factsOf,
+  realWeekFile,
+  REAL_WEEK_ROWS,
+  type WeekFacts,
+  WEEK,
+  FILE,
+  NOW,
+} from '../support/fixtures/real-week.ts';
 import { filesUnder, realLines, sourceText } from '../support/fixtures/week-sample.ts';
 import { MAX_LINE_BYTES } from '../../src/fetch/spool.ts';
 import { weekKeys } from '../../src/lake/lake-layout.ts';
 import type { Manifest } from '../../src/manifest/manifest.ts';
 
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-const NOW = '2023-06-05T16:00:00Z';
 const LINES = 2_000;
 /** 1.5 MiB: over the spool's 1 MiB limit, under nothing else. */
 const LONG_LINE = 1.5 * 1024 * 1024;

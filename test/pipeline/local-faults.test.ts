@@ -23,12 +23,8 @@ import { silentLogger } from '../../src/log.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { runCli, type CliResult } from '../support/harnesses/cli.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
-import { realWeekFile } from '../support/fixtures/real-week.ts';
+import { realWeekFile, WEEK, FILE, NOW } from '../support/fixtures/real-week.ts';
 import { filesUnder } from '../support/fixtures/week-sample.ts';
-
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-const NOW = '2023-06-05T16:00:00Z';
 
 let source: SourceServer;
 let dir: string;

@@ -14,7 +14,7 @@ import { metricsTargetsOf, publishRunMetrics } from '../../src/metrics/publish-m
 import { runCli } from '../support/harnesses/cli.ts';
 import { freePort } from '../support/peers/fake-gcs.ts';
 import { startPushgateway, type Pushgateway } from '../support/peers/pushgateway.ts';
-import { REAL_WEEK_ROWS, realWeekFile } from '../support/fixtures/real-week.ts';
+import { REAL_WEEK_ROWS, realWeekFile, WEEK, FILE, NOW } from '../support/fixtures/real-week.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -264,9 +264,6 @@ describe('the sinks', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-const NOW = '2023-06-05T16:00:00Z';
 const JOB = 'mta_ingest';
 
 describe('run --metrics-file --pushgateway, the real week, a real Pushgateway', () => {

@@ -15,11 +15,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { runCli, type CliResult } from '../support/harnesses/cli.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
-import { REAL_WEEK_ROWS, factsOf, realWeekFile, type WeekFacts } from '../support/fixtures/real-week.ts';
+import {
+  REAL_WEEK_ROWS,
+  factsOf,
+  realWeekFile,
+  type WeekFacts,
+  WEEK,
+  FILE,
+  NOW,
+} from '../support/fixtures/real-week.ts';
 
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-const NOW = '2023-06-05T16:00:00Z';
 /** The real week's first half, cut on a line boundary: 126,618 rows, 420 of 768 booths. */
 const HALF_ROWS = 126_618;
 

@@ -29,10 +29,8 @@ import { runCommand } from '../../src/commands/run.ts';
 import { silentLogger } from '../../src/log.ts';
 import { weekKeys } from '../../src/lake/lake-layout.ts';
 import type { Manifest } from '../../src/manifest/manifest.ts';
+import { WEEK, NOW } from '../support/fixtures/real-week.ts';
 
-const WEEK = '2023-06-03';
-/** Monday 2023-06-05 in New York: the latest drop date is 2023-06-03. */
-const NOW = '2023-06-05T16:00:00Z';
 const TODAY = '2023-06-05';
 const FIRST = '2010-05-05';
 /** Mutated weeks per run (~0.2 s each); PROPERTY_WEEK_RUNS=1000 for a deeper search. */

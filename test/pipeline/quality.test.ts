@@ -11,10 +11,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { runCli, runWorker } from '../support/harnesses/cli.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
-import { REAL_WEEK_ROWS, realWeekFile } from '../support/fixtures/real-week.ts';
+import { REAL_WEEK_ROWS, realWeekFile, FILE } from '../support/fixtures/real-week.ts';
 import type { WeekQuality } from '../../src/quality/week-quality.ts';
 
-const FILE = 'turnstile_230603.txt';
 let server: SourceServer;
 let realWeek: string;
 let dir: string;

@@ -18,13 +18,11 @@ import {
   factsOf,
   realWeekFile,
   type WeekFacts,
+  WEEK,
+  FILE,
+  NOW,
 } from '../support/fixtures/real-week.ts';
 import { COLUMNS, duckdbType } from '../../src/schema/turnstile-schema.ts';
-
-const WEEK = '2023-06-03';
-const FILE = 'turnstile_230603.txt';
-/** Monday after the week: the clock every run here uses. */
-const NOW = '2023-06-05T16:00:00Z';
 
 let server: SourceServer;
 let realWeek: string;

@@ -25,6 +25,7 @@ import { inProcess } from '../support/harnesses/in-process-cli.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
 import { filesUnder, realLines, sourceText } from '../support/fixtures/week-sample.ts';
 import { weekKeys } from '../../src/lake/lake-layout.ts';
+import { WEEK, NOW } from '../support/fixtures/real-week.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
@@ -212,8 +213,6 @@ describe('SQL built from input', () => {
 
 // ---------------------------------------------------------------- names from input
 
-const WEEK = '2023-06-03';
-const NOW = '2023-06-05T16:00:00Z';
 const BUCKET = 'injection';
 const ODD = {
   sql: "x'; DROP TABLE turnstile_readings; --",

@@ -21,9 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { runCli, type CliResult } from '../support/harnesses/cli.ts';
 import { realLines, sourceText } from '../support/fixtures/week-sample.ts';
-
-const WEEK = '2023-06-03';
-const NOW = '2023-06-05T16:00:00Z';
+import { WEEK, NOW } from '../support/fixtures/real-week.ts';
 
 const { privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
