@@ -3,7 +3,7 @@
  * Writes terraform/turnstile_readings.schema.json, the schema terraform gives the BigQuery table,
  * from the schema module (src/schema/turnstile-schema.ts), the one owner of the table's columns:
  * the worker refuses an existing table whose schema differs from the module's, so a hand-edited
- * copy would break the first load. test/deploy/deploy-files.test.ts fails when the committed file is
+ * copy would break the first load. test/deploy/terraform.test.ts fails when the committed file is
  * not what this writes.
  *
  *   node scripts/write-terraform-schema.ts     (Node 24: npx node ... on an older machine)
