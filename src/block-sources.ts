@@ -23,16 +23,40 @@ export async function loadBlock(
   return flattenBlock(await loadBlockDocument(ref, cwd, env));
 }
 
+/**
+ * A block by reference, flattened, with where it came from as messages name it (`block NAME
+ * (its file)` or `Prefect block prefect:NAME`): resolveConfig's last two arguments.
+ */
+export async function loadBlockWithOrigin(
+  ref: string,
+  cwd: string,
+  env: Record<string, string | undefined>,
+): Promise<{ settings: ConfigBlock; origin: string }> {
+  const { document, origin } = await locateBlock(ref, cwd, env);
+  return { settings: flattenBlock(document), origin };
+}
+
 /** A block by reference, by section (the container section included). */
 export async function loadBlockDocument(
   ref: string,
   cwd = process.cwd(),
   env: Record<string, string | undefined> = process.env,
 ): Promise<BlockDocument> {
+  return (await locateBlock(ref, cwd, env)).document;
+}
+
+async function locateBlock(
+  ref: string,
+  cwd: string,
+  env: Record<string, string | undefined>,
+): Promise<{ document: BlockDocument; origin: string }> {
   if (ref.startsWith(PREFECT_BLOCK_PREFIX)) {
     // Loaded only when asked for: a run from a file block never loads the Prefect client.
     const { loadPrefectBlock } = await import('./prefect/prefect-blocks.ts');
-    return loadPrefectBlock(ref.slice(PREFECT_BLOCK_PREFIX.length), env);
+    return {
+      document: await loadPrefectBlock(ref.slice(PREFECT_BLOCK_PREFIX.length), env),
+      origin: `Prefect block ${ref}`,
+    };
   }
   const paths = blockPaths(ref, cwd);
   for (const path of paths) {
@@ -43,7 +67,7 @@ export async function loadBlockDocument(
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new UsageError(`--block ${ref}: cannot read ${path}: ${(error as Error).message}`);
     }
-    return parseBlockDocument(ref, text, path);
+    return { document: parseBlockDocument(ref, text, path), origin: `block ${ref} (${path})` };
   }
   throw new UsageError(`--block ${ref}: no block of that name (looked for ${paths.join(' and ')})`);
 }

@@ -16,8 +16,8 @@
  *
  * Every section is optional. A block is read from `blocks/<name>.json` (the working directory's,
  * then the package's), or from a Prefect server with `prefect:<name>`. Either way it is
- * validated by the one description below (BLOCK_SECTIONS), which also gives Prefect its JSON
- * schemas, and flattened into the flags' names for resolveConfig (config.ts).
+ * validated by the one description of the format (settings/block-sections.ts, from the settings
+ * table), which also gives Prefect its JSON schemas, and flattened into the flags' names for resolveConfig (config.ts).
  *
  * A block never holds a secret: a key that looks like one is refused, and Google credentials
  * come from Application Default Credentials only.
@@ -26,27 +26,33 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
-import type { ConfigFlags } from './config-flags.ts';
+import { SETTINGS, type SettingName } from './settings/settings-table.ts';
+import {
+  BLOCK_SECTIONS,
+  HTTP_URL,
+  SECTION_NAMES,
+  type FieldSpec,
+  type PullPolicy,
+  type SectionName,
+  type SectionSpec,
+} from './settings/block-sections.ts';
+
+export {
+  BLOCK_SECTIONS,
+  PULL_POLICIES,
+  SECTION_NAMES,
+  sectionJsonSchema,
+  type FieldSpec,
+  type PullPolicy,
+  type SectionName,
+  type SectionSpec,
+} from './settings/block-sections.ts';
 
 /** Settings a block may set, by the flags' names: what a block flattens into. */
-export const BLOCK_SETTINGS = [
-  'sourceUrl',
-  'lake',
-  'warehouse',
-  'workDir',
-  'fetchTimeoutMs',
-  'fetchAttempts',
-  'fetchBackoffMs',
-  'gcsEmulator',
-  'bigqueryEmulator',
-  'lockWaitMs',
-] as const satisfies readonly (keyof ConfigFlags)[];
+export const BLOCK_SETTINGS: readonly SettingName[] = SETTINGS.map((setting) => setting.name);
 
 /** A block flattened for resolveConfig: settings by the flags' names, as strings. */
-export type ConfigBlock = Partial<Record<(typeof BLOCK_SETTINGS)[number], string>>;
-
-export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
-export type PullPolicy = (typeof PULL_POLICIES)[number];
+export type ConfigBlock = { [name in SettingName]?: string };
 
 export interface SourceSection {
   url?: string;
@@ -84,165 +90,6 @@ export interface BlockDocument {
   container?: ContainerSection;
   worker?: WorkerSection;
 }
-
-export type SectionName = 'source' | 'lake' | 'warehouse' | 'container' | 'worker';
-
-/** One field of a section: its JSON type, constraints, and the setting it flattens into. */
-export interface FieldSpec {
-  /** 'array': of non-empty strings; 'object': string values by name (the container's only). */
-  type: 'string' | 'integer' | 'array' | 'object';
-  description: string;
-  required?: boolean;
-  /** The flag-named setting this field is (none for the container's fields). */
-  setting?: (typeof BLOCK_SETTINGS)[number];
-  enum?: readonly string[];
-  /** For strings: a regular expression the value must match. */
-  pattern?: string;
-  minimum?: number;
-  maximum?: number;
-  default?: string | number;
-}
-
-export interface SectionSpec {
-  /** Shown by Prefect as the block type's name. */
-  title: string;
-  description: string;
-  fields: Record<string, FieldSpec>;
-}
-
-const HTTP_URL = '^https?://[^/\\s]+';
-const MILLISECONDS = { minimum: 0, maximum: 999_999_999 } as const;
-
-/** The one description of the block format: validation, flattening and Prefect's schemas. */
-export const BLOCK_SECTIONS: Record<SectionName, SectionSpec> = {
-  source: {
-    title: 'MTA Ingest Source',
-    description: 'Where the weekly turnstile files are fetched from, and how patiently.',
-    fields: {
-      url: {
-        type: 'string',
-        setting: 'sourceUrl',
-        pattern: HTTP_URL,
-        description: "Base URL; a week's file is <url>/turnstile_YYMMDD.txt.",
-      },
-      fetchTimeoutMs: {
-        type: 'integer',
-        setting: 'fetchTimeoutMs',
-        ...MILLISECONDS,
-        minimum: 1,
-        default: 60_000,
-        description: 'A silent connection (no headers, or a stalled body) is given up after this.',
-      },
-      fetchAttempts: {
-        type: 'integer',
-        setting: 'fetchAttempts',
-        minimum: 1,
-        maximum: 999_999_999,
-        default: 5,
-        description: 'Tries per file, the first included.',
-      },
-      fetchBackoffMs: {
-        type: 'integer',
-        setting: 'fetchBackoffMs',
-        ...MILLISECONDS,
-        default: 1000,
-        description: 'Wait before the first retry; doubles each time.',
-      },
-    },
-  },
-  lake: {
-    title: 'MTA Ingest Lake',
-    description: 'Where raw files, Parquet and manifests are stored: a folder or gs://bucket/prefix.',
-    fields: {
-      uri: {
-        type: 'string',
-        setting: 'lake',
-        required: true,
-        description: 'A folder path, a file:// URL or gs://bucket/prefix.',
-      },
-      gcsEmulator: {
-        type: 'string',
-        setting: 'gcsEmulator',
-        pattern: HTTP_URL,
-        description: 'A GCS emulator (fake-gcs-server) URL; no credentials are sent to it.',
-      },
-    },
-  },
-  warehouse: {
-    title: 'MTA Ingest Warehouse',
-    description: 'Where weeks are loaded: a DuckDB file or bigquery://project/dataset?location=L.',
-    fields: {
-      uri: {
-        type: 'string',
-        setting: 'warehouse',
-        required: true,
-        description: 'A DuckDB file path (or duckdb:PATH) or bigquery://project/dataset[?location=L].',
-      },
-      bigqueryEmulator: {
-        type: 'string',
-        setting: 'bigqueryEmulator',
-        pattern: HTTP_URL,
-        description: 'A BigQuery emulator URL; a fixed placeholder token is sent to it.',
-      },
-      lockWaitMs: {
-        type: 'integer',
-        setting: 'lockWaitMs',
-        ...MILLISECONDS,
-        minimum: 0,
-        default: 600_000,
-        description: 'Longest wait for a DuckDB file another run holds, before the week fails.',
-      },
-    },
-  },
-  container: {
-    title: 'MTA Ingest Container',
-    description: "The worker's Docker image, as a Prefect docker work pool runs it.",
-    fields: {
-      image: {
-        type: 'string',
-        required: true,
-        pattern: '^[^\\s]+$',
-        description: 'The image reference, e.g. mtaingest/mta-ingest:0.1.0.',
-      },
-      pullPolicy: {
-        type: 'string',
-        enum: PULL_POLICIES,
-        default: 'IfNotPresent',
-        description: 'When the image is pulled: Always, IfNotPresent or Never.',
-      },
-      networkMode: {
-        type: 'string',
-        pattern: '^[A-Za-z0-9_.:-]+$',
-        description:
-          "The containers' network mode, e.g. host (to reach services on the host's 127.0.0.1) or bridge.",
-      },
-      volumes: {
-        type: 'array',
-        pattern: '^[^:\\s]+:/[^:\\s]*(:(ro|rw))?$',
-        description:
-          'Volumes, HOST:CONTAINER[:ro], e.g. /srv/mta:/work/data (the default lake and warehouse are under /work/data).',
-      },
-      env: {
-        type: 'object',
-        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
-        description: 'Environment variables for the containers, by name (never secrets).',
-      },
-    },
-  },
-  worker: {
-    title: 'MTA Ingest Worker',
-    description: 'Where the worker spools a week while it is processed.',
-    fields: {
-      workDir: {
-        type: 'string',
-        setting: 'workDir',
-        description: 'Scratch folder for spooled files (default the OS temp folder).',
-      },
-    },
-  },
-};
-
-export const SECTION_NAMES = Object.keys(BLOCK_SECTIONS) as SectionName[];
 
 const PACKAGE_BLOCKS = fileURLToPath(new URL('../blocks/', import.meta.url));
 const SECRET_LIKE = /key|secret|token|password|credential|private/i;
@@ -424,51 +271,6 @@ export function flattenBlock(block: BlockDocument): ConfigBlock {
     }
   }
   return flat;
-}
-
-/**
- * A section's JSON schema, in the shape Prefect keeps block schemas in (title, properties,
- * required, plus Prefect's own block_type_slug, secret_fields and block_schema_references).
- */
-export function sectionJsonSchema(section: SectionName, blockTypeSlug: string): Record<string, unknown> {
-  const spec = BLOCK_SECTIONS[section];
-  const properties: Record<string, Record<string, unknown>> = {};
-  for (const [key, field] of Object.entries(spec.fields)) {
-    const property: Record<string, unknown> = {
-      title: titleOf(key),
-      description: field.description,
-      type: field.type,
-    };
-    if (field.type === 'array') {
-      property.items = { type: 'string', ...(field.pattern === undefined ? {} : { pattern: field.pattern }) };
-    } else if (field.type === 'object') {
-      property.additionalProperties = { type: 'string' };
-      if (field.pattern !== undefined) property.propertyNames = { pattern: field.pattern };
-    } else if (field.pattern !== undefined) property.pattern = field.pattern;
-    if (field.enum !== undefined) property.enum = [...field.enum];
-    if (field.minimum !== undefined) property.minimum = field.minimum;
-    if (field.maximum !== undefined) property.maximum = field.maximum;
-    if (field.default !== undefined) property.default = field.default;
-    properties[key] = property;
-  }
-  return {
-    title: spec.title.replace(/\s+/g, ''),
-    description: spec.description,
-    type: 'object',
-    properties,
-    required: Object.entries(spec.fields)
-      .filter(([, field]) => field.required)
-      .map(([key]) => key),
-    additionalProperties: false,
-    block_type_slug: blockTypeSlug,
-    secret_fields: [],
-    block_schema_references: {},
-  };
-}
-
-function titleOf(key: string): string {
-  const words = key.replace(/([A-Z])/g, ' $1');
-  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function firstField(spec: SectionSpec): string {

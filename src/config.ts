@@ -1,25 +1,36 @@
 /**
  * The run's configuration: flags first, then environment variables, then a named block
- * (blocks.ts), then defaults. Validated here, so a bad value is a usage error (exit 2) before
- * anything is fetched.
+ * (blocks.ts), then defaults, for every setting of the table (settings/settings-table.ts).
+ * Validated here, lake and warehouse URIs included, so a bad value is a usage error (exit 2)
+ * before anything is fetched, and the message names where the value came from.
  */
 import { tmpdir } from 'node:os';
 import { UsageError } from './errors.ts';
 import type { FetchPolicy } from './fetch/fetch-week.ts';
 import type { ConfigBlock } from './blocks.ts';
 import type { ConfigFlags } from './config-flags.ts';
-import { DEFAULT_LOCK_WAIT_MS } from './warehouse/warehouse.ts';
+import {
+  BLOCK_SETTING,
+  MAX_WHOLE_NUMBER,
+  SETTINGS,
+  settingNamed,
+  type Setting,
+  type SettingName,
+  type SettingRow,
+} from './settings/settings-table.ts';
+import { checkLakeUri, checkWarehouseUri } from './settings/backend-uris.ts';
 
-export const DEFAULT_SOURCE_URL = 'http://web.mta.info/developers/data/nyct/turnstile';
-export const DEFAULT_LAKE = './data/lake';
-export const DEFAULT_WAREHOUSE = './data/warehouse.duckdb';
+const defaultOf = (name: SettingName): string => String(settingNamed(name).default);
+export const DEFAULT_SOURCE_URL = defaultOf('sourceUrl');
+export const DEFAULT_LAKE = defaultOf('lake');
+export const DEFAULT_WAREHOUSE = defaultOf('warehouse');
 
 export interface Config {
   /** Base URL; a week's file is `<sourceUrl>/turnstile_YYMMDD.txt`. */
   sourceUrl: string;
-  /** A folder path or file:// URL (later gs://bucket/prefix). */
+  /** A folder path, a file:// URL or gs://bucket/prefix. */
   lake: string;
-  /** A DuckDB file path or duckdb:PATH (later bigquery://project/dataset). */
+  /** A DuckDB file path, duckdb:PATH or bigquery://project/dataset. */
   warehouse: string;
   /** Where spools and staged files go while a week is processed. */
   workDir: string;
@@ -34,112 +45,99 @@ export interface Config {
 
 export type { ConfigFlags } from './config-flags.ts';
 
-/** The environment variable behind each setting (documented in the README). */
-export const ENV = {
-  sourceUrl: 'MTA_INGEST_SOURCE_URL',
-  lake: 'MTA_INGEST_LAKE',
-  warehouse: 'MTA_INGEST_WAREHOUSE',
-  workDir: 'MTA_INGEST_WORK_DIR',
-  fetchTimeoutMs: 'MTA_INGEST_FETCH_TIMEOUT_MS',
-  fetchAttempts: 'MTA_INGEST_FETCH_ATTEMPTS',
-  fetchBackoffMs: 'MTA_INGEST_FETCH_BACKOFF_MS',
-  gcsEmulator: 'MTA_INGEST_GCS_EMULATOR',
-  bigqueryEmulator: 'MTA_INGEST_BIGQUERY_EMULATOR',
-  lockWaitMs: 'MTA_INGEST_LOCK_WAIT_MS',
-} as const;
+/** The environment variable behind each setting, from the settings table. */
+export const ENV = Object.fromEntries(SETTINGS.map((setting) => [setting.name, setting.env])) as Record<
+  SettingName,
+  string
+>;
 
 /** Names a block (blocks.ts) to take settings from, below flags and environment variables. */
-export const BLOCK_ENV = 'MTA_INGEST_BLOCK';
+export const BLOCK_ENV = BLOCK_SETTING.env;
 
+/**
+ * `blockOrigin` says which block the block's values came from (e.g. `block gcp
+ * (blocks/gcp.json)`), for messages; without it they say "the block's".
+ */
 export function resolveConfig(
   flags: ConfigFlags,
   env: Record<string, string | undefined>,
   block: ConfigBlock = {},
+  blockOrigin?: string,
 ): Config {
-  const pick = (name: keyof typeof ENV): string | undefined =>
-    flags[name] ?? nonEmpty(env[ENV[name]]) ?? block[name];
-  // Messages name the setting the way the user gave it: the flag, the variable or the block.
-  const named = (name: keyof typeof ENV, flag: string): string =>
-    flags[name] !== undefined
-      ? flag
-      : nonEmpty(env[ENV[name]]) !== undefined
-        ? ENV[name]
-        : block[name] !== undefined
-          ? `the block's ${name}`
-          : flag;
-  // A control character (NUL, a newline...) in any setting is a typo or an attack, never a path
-  // or a URL: URL parsing would silently drop a newline, and a NUL fails deep in the file system.
-  for (const name of Object.keys(ENV) as (keyof typeof ENV)[]) {
-    const value = pick(name);
+  const values = {} as Record<SettingName, string | undefined>;
+  const named = {} as Record<SettingName, string>;
+  for (const setting of SETTINGS) {
+    const { value, from } = pick(setting, flags, env, block, blockOrigin);
+    named[setting.name] = from;
+    // A control character (NUL, a newline...) in any setting is a typo or an attack, never a path
+    // or a URL: URL parsing would silently drop a newline, and a NUL fails deep in the file system.
     if (value !== undefined && CONTROL_CHARACTER.test(value)) {
-      throw new UsageError(`${named(name, SETTING_FLAGS[name])} holds a control character`);
+      throw new UsageError(`${from} holds a control character`);
     }
+    values[setting.name] = value ?? (setting.default === undefined ? undefined : String(setting.default));
   }
-  const givenUrl = pick('sourceUrl') ?? DEFAULT_SOURCE_URL;
-  const sourceUrl = givenUrl.replace(/\/+$/, '');
-  if (!/^https?:\/\/[^/\s]+/i.test(sourceUrl) || !URL.canParse(sourceUrl)) {
-    throw new UsageError(`${named('sourceUrl', '--source-url')} ${givenUrl} is not an http(s) URL`);
-  }
+  const whole = (name: SettingName): number => wholeNumber(named[name], values[name]!, settingNamed(name));
   return {
-    sourceUrl,
-    lake: pick('lake') ?? DEFAULT_LAKE,
-    warehouse: pick('warehouse') ?? DEFAULT_WAREHOUSE,
-    workDir: pick('workDir') ?? tmpdir(),
-    gcsEmulator: emulatorUrl(named('gcsEmulator', ENV.gcsEmulator), pick('gcsEmulator')),
-    bigqueryEmulator: emulatorUrl(named('bigqueryEmulator', ENV.bigqueryEmulator), pick('bigqueryEmulator')),
-    lockWaitMs: wholeNumber(
-      named('lockWaitMs', '--lock-wait-ms'),
-      pick('lockWaitMs') ?? String(DEFAULT_LOCK_WAIT_MS),
-      0,
-    ),
+    sourceUrl: httpUrl(named.sourceUrl, values.sourceUrl)!,
+    lake: checkLakeUri(named.lake, values.lake!),
+    warehouse: checkWarehouseUri(named.warehouse, values.warehouse!),
+    workDir: values.workDir ?? tmpdir(),
+    gcsEmulator: httpUrl(named.gcsEmulator, values.gcsEmulator),
+    bigqueryEmulator: httpUrl(named.bigqueryEmulator, values.bigqueryEmulator),
+    lockWaitMs: whole('lockWaitMs'),
     fetch: {
-      timeoutMs: wholeNumber(
-        named('fetchTimeoutMs', '--fetch-timeout-ms'),
-        pick('fetchTimeoutMs') ?? '60000',
-        1,
-      ),
-      attempts: wholeNumber(named('fetchAttempts', '--fetch-attempts'), pick('fetchAttempts') ?? '5', 1),
-      backoffMs: wholeNumber(
-        named('fetchBackoffMs', '--fetch-backoff-ms'),
-        pick('fetchBackoffMs') ?? '1000',
-        0,
-      ),
+      timeoutMs: whole('fetchTimeoutMs'),
+      attempts: whole('fetchAttempts'),
+      backoffMs: whole('fetchBackoffMs'),
     },
   };
+}
+
+/** A setting's given value and how to name where it came from (its flag when it came from none). */
+function pick(
+  setting: SettingRow,
+  flags: ConfigFlags,
+  env: Record<string, string | undefined>,
+  block: ConfigBlock,
+  blockOrigin: string | undefined,
+): { value: string | undefined; from: string } {
+  const name = setting.name;
+  const flag = flags[name];
+  if (flag !== undefined) return { value: flag, from: setting.flag ?? setting.env };
+  const fromEnv = nonEmpty(env[setting.env]);
+  if (fromEnv !== undefined) return { value: fromEnv, from: setting.env };
+  const fromBlock = block[name];
+  if (fromBlock !== undefined) {
+    const { section, field } = setting.block;
+    return {
+      value: fromBlock,
+      from: blockOrigin === undefined ? `the block's ${name}` : `${blockOrigin} ${section}.${field}`,
+    };
+  }
+  return { value: undefined, from: setting.flag ?? setting.env };
 }
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-/** How each setting is named when it came from no flag, variable or block of its own. */
-const SETTING_FLAGS: Record<keyof typeof ENV, string> = {
-  sourceUrl: '--source-url',
-  lake: '--lake',
-  warehouse: '--warehouse',
-  workDir: '--work-dir',
-  fetchTimeoutMs: '--fetch-timeout-ms',
-  fetchAttempts: '--fetch-attempts',
-  fetchBackoffMs: '--fetch-backoff-ms',
-  gcsEmulator: ENV.gcsEmulator,
-  bigqueryEmulator: ENV.bigqueryEmulator,
-  lockWaitMs: '--lock-wait-ms',
-};
-
-function emulatorUrl(name: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^https?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) {
-    throw new UsageError(`${name} ${value} is not an http(s) URL`);
+/** An http(s) URL without its trailing slashes; undefined stays unset. */
+function httpUrl(name: string, given: string | undefined): string | undefined {
+  if (given === undefined) return undefined;
+  const url = given.replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+/i.test(url) || !URL.canParse(url)) {
+    throw new UsageError(`${name} ${given} is not an http(s) URL`);
   }
-  return value.replace(/\/+$/, '');
+  return url;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
 
-function wholeNumber(flag: string, value: string, min: number): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) < min) {
-    throw new UsageError(`${flag} ${value} is not a whole number of at least ${min}`);
+function wholeNumber(name: string, value: string, setting: Setting): number {
+  const min = setting.minimum ?? 0;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > MAX_WHOLE_NUMBER) {
+    throw new UsageError(`${name} ${value} is not a whole number of at least ${min}`);
   }
   return Number(value);
 }

@@ -16,6 +16,7 @@ import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import { preflight } from '../pipeline/preflight.ts';
 import type { BackendOverrides } from '../backends.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
+import { ACCEPT_ENV } from './accept-env.ts';
 
 export interface RunOptions {
   selection: DropDateSelection;
@@ -79,17 +80,22 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
         accept: options.force || options.accept === 'all' || (options.accept?.includes(date) ?? false),
       };
       // Every selected week gets its line: those the stop came before are skipped.
+      let began = false;
       const week = options.signal?.aborted
         ? skippedWeek(ctx, date, options.signal, weekOptions)
         : await ctx
-            .withWeek((resources) => ingestWeek(ctx, resources, date, weekOptions))
+            .withWeek((resources) => {
+              began = true;
+              return ingestWeek(ctx, resources, date, weekOptions);
+            })
             .catch((error: unknown) => {
               // ingestWeek reports its own failures; these are the week's warehouse failing to
-              // open or close. Before any week, that is the whole run's problem (a setting, a
-              // table of another schema: one line, nothing fetched), unless another run holds
-              // the file or a signal ended the wait. Mid-run (the file turned invalid, a full
-              // disk), the week fails with the reason and the run goes on: every week its line.
-              const upFront = weeks.length === 0 && !(error instanceof WarehouseBusyError);
+              // open or close. Opening it for the first week, that is the whole run's problem (a
+              // setting, a table of another schema: one line, nothing fetched), unless another
+              // run holds the file or a signal ended the wait. Closing it after a week began (a
+              // full disk at the checkpoint), or mid-run (the file turned invalid), the week
+              // fails with the reason and the run goes on: every week its line.
+              const upFront = !began && weeks.length === 0 && !(error instanceof WarehouseBusyError);
               if (upFront && !options.signal?.aborted) throw error;
               return warehouseFailedWeek(ctx, date, error, weekOptions);
             });
@@ -127,8 +133,7 @@ function signalOf(signal: AbortSignal): 'SIGINT' | 'SIGTERM' {
   return text.includes('SIGINT') ? 'SIGINT' : 'SIGTERM';
 }
 
-/** The environment variable behind `--accept`. */
-export const ACCEPT_ENV = 'MTA_INGEST_ACCEPT';
+export { ACCEPT_ENV };
 
 /** `--accept`'s value: `all`, or drop dates separated by commas; undefined when not given. */
 export function parseAccept(

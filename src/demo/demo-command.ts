@@ -15,7 +15,7 @@ import { DEMO_DROP_DATE, startDemoSource } from './demo-source.ts';
 
 /** The Monday after the sample's drop date, so the date is never "in the future". */
 export const DEMO_NOW = '2023-06-05T12:00:00Z';
-export const DEFAULT_DEMO_DIR = './data/demo';
+export { DEFAULT_DEMO_DIR } from './demo-defaults.ts';
 
 export interface DemoOptions {
   /** The folder the lake and the warehouse go in (created as needed). */

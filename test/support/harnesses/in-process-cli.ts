@@ -11,40 +11,33 @@ export interface Outcome {
 }
 
 /**
- * `main` in-process, capturing what it writes. It registers SIGINT/SIGTERM handlers for a run
- * and replaces 'warning' listeners; those it leaves behind are taken off again here, so a
- * thousand runs do not pile up listeners in this process.
+ * `main` in-process, given streams that capture what it writes (it never writes to the
+ * process's). It registers SIGINT/SIGTERM handlers for a command; those it leaves behind are
+ * taken off again here, so a thousand runs do not pile up listeners in this process.
  */
 type Listener = (...args: unknown[]) => void;
-/** The process events `main` adds listeners to (typed loosely: 'warning' is no signal). */
-const EVENTS = ['SIGINT', 'SIGTERM', 'warning'] as const;
+/** The process events `main` adds listeners to. */
+const EVENTS = ['SIGINT', 'SIGTERM'] as const;
 const listenersOf = (event: string): Listener[] => process.listeners(event as NodeJS.Signals) as Listener[];
 
 export async function inProcess(argv: string[], env: Record<string, string>): Promise<Outcome> {
   const before = new Map(EVENTS.map((event) => [event, listenersOf(event)]));
   const out: string[] = [];
   const err: string[] = [];
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  const capture =
-    (into: string[]) =>
-    (chunk: string | Uint8Array): boolean =>
-      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')) > 0;
-  process.stdout.write = capture(out);
-  process.stderr.write = capture(err);
+  const capture = (into: string[]) => ({
+    write: (chunk: string): boolean => into.push(chunk) > 0,
+  });
   try {
-    const code = await main(argv, env);
+    const code = await main(argv, { stdout: capture(out), stderr: capture(err), env, cwd: process.cwd() });
     return { code, stdout: out.join(''), stderr: err.join('') };
   } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
     for (const event of EVENTS) {
       const kept = before.get(event) ?? [];
       for (const listener of listenersOf(event)) {
         if (!kept.includes(listener)) process.off(event, listener);
       }
       for (const listener of kept) {
-        if (!listenersOf(event).includes(listener)) process.on(event as NodeJS.Signals, listener);
+        if (!listenersOf(event).includes(listener)) process.on(event, listener);
       }
     }
   }

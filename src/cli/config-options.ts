@@ -1,0 +1,83 @@
+/**
+ * The options of the commands that take settings, derived from the settings table: each command
+ * offers the flags of the settings that apply to it, each help naming its environment variable;
+ * and the configuration a command's flags, the environment and a block resolve to.
+ */
+import { Option, type Command } from 'commander';
+import { resolveConfig, type Config, type ConfigFlags } from '../config.ts';
+import { loadBlockWithOrigin } from '../block-sources.ts';
+import { UsageError } from '../errors.ts';
+import type { LogLevel } from '../log.ts';
+import type { DropDateSelection } from '../dates/drop-dates.ts';
+import { BLOCK_SETTING, settingsOf, type ConfigCommand, type Setting } from '../settings/settings-table.ts';
+import type { CliIo } from './io.ts';
+
+/** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
+export const CLOCK_ENV = 'MTA_INGEST_NOW';
+
+export interface CommonFlags extends ConfigFlags, DropDateSelection {
+  block?: string;
+  strict?: boolean;
+  force?: boolean;
+  json?: boolean;
+  logLevel?: LogLevel;
+}
+
+/** A setting's help on the command line: its sentence, its variable and its default. */
+export function optionHelp(setting: Setting): string {
+  const sentence = setting.help.replace(/\.$/, '');
+  const text = sentence.charAt(0).toLowerCase() + sentence.slice(1);
+  const shown = setting.defaultText ?? (setting.default === undefined ? undefined : String(setting.default));
+  const fallback = shown === undefined || /\(default /.test(text) ? '' : `; default ${shown}`;
+  return `${text} (env ${setting.env}${fallback})`;
+}
+
+export function withConfigOptions(command: Command, name: ConfigCommand): Command {
+  command.option(`${BLOCK_SETTING.flag} <name>`, `${BLOCK_SETTING.help} (env ${BLOCK_SETTING.env})`);
+  for (const setting of settingsOf(name)) {
+    if (setting.flag !== undefined)
+      command.option(`${setting.flag} ${setting.placeholder}`, optionHelp(setting));
+  }
+  return command.addOption(
+    new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  );
+}
+
+export function withSelectionOptions(command: Command): Command {
+  return command
+    .option('--year <yyyy>', 'every drop date of a year (up to today)')
+    .option('--month <m>', 'with --year: every drop date of that month (up to today)')
+    .option('--day <d>', 'with --year and --month: that one drop date')
+    .option('--date <yyyy-mm-dd>', 'one drop date')
+    .option('--from <yyyy-mm-dd>', 'every drop date from this date (inclusive)')
+    .option('--to <yyyy-mm-dd>', 'with --from: up to this date (inclusive; default today)');
+}
+
+export function selectionOf(flags: CommonFlags): DropDateSelection {
+  const { year, month, day, date, from, to } = flags;
+  return { year, month, day, date, from, to };
+}
+
+/** Flags, then environment, then the named block, then defaults. */
+export async function configOf(flags: CommonFlags, io: CliIo): Promise<Config> {
+  const blockName = flags.block ?? (io.env[BLOCK_SETTING.env] || undefined);
+  if (blockName === undefined) return resolveConfig(flags, io.env);
+  const block = await loadBlockWithOrigin(blockName, io.cwd, io.env);
+  return resolveConfig(flags, io.env, block.settings, block.origin);
+}
+
+export function clock(env: Record<string, string | undefined>): Date {
+  const value = env[CLOCK_ENV];
+  if (value === undefined || value === '') return new Date();
+  const now = new Date(value);
+  if (Number.isNaN(now.getTime())) throw new UsageError(`${CLOCK_ENV}=${value} is not an ISO date-time`);
+  return now;
+}
