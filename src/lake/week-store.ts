@@ -124,7 +124,23 @@ export class WeekStore {
       },
       versionPrefix: versionPrefixOf(this.date, draft.source.sha256),
     };
-    await this.lake.putText(keys.record, serializeManifest(version), 'application/json');
+    try {
+      await this.lake.putText(keys.record, serializeManifest(version), 'application/json');
+    } catch (error) {
+      // Another run of the week kept this same version meanwhile: its record differs only in
+      // the run's own fields (run id, times), its objects are these bytes. The version is kept.
+      const kept = await this.lake.getText(keys.record).catch(() => undefined);
+      if (
+        kept === undefined ||
+        parseManifest(kept, this.uriOf(keys.record)).source.sha256 !== draft.source.sha256
+      ) {
+        throw error;
+      }
+      this.log.info(
+        { event: 'store.version-kept', key: keys.record },
+        'another run kept this version meanwhile',
+      );
+    }
     return version;
   }
 

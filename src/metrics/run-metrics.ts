@@ -70,7 +70,10 @@ export function renderRunMetrics(summary: RunSummary, options: RenderOptions): s
     "The week's outcome in this run: 1 for it, 0 for the others.",
   );
   const runWeeks = family(METRIC.runWeeks, 'Weeks of the last run, by outcome.');
-  const exitCode = family(METRIC.runExitCode, 'Exit code of the last run (0 ok, 1 failed, 3 not published).');
+  const exitCode = family(
+    METRIC.runExitCode,
+    'Exit code of the last run (0 ok, 1 failed, 3 not published, 4 suspect, 130/143 stopped by a signal).',
+  );
   const lastRun = family(METRIC.lastRun, 'Unix time the last run ended.');
   const lastSuccess = family(METRIC.lastSuccess, 'Unix time a run last ended with exit code 0.');
 

@@ -131,18 +131,27 @@ describe('renderRunMetrics', () => {
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="loaded"} 1',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="already-loaded"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="not-published"} 0',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="suspect"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="failed"} 0',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="interrupted"} 0',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-03",outcome="skipped"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="loaded"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="already-loaded"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="not-published"} 0',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="suspect"} 0',
       'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="failed"} 1',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="interrupted"} 0',
+      'mta_ingest_week_outcome{job="mta_ingest",drop_date="2023-06-10",outcome="skipped"} 0',
       '# HELP mta_ingest_run_weeks Weeks of the last run, by outcome.',
       '# TYPE mta_ingest_run_weeks gauge',
       'mta_ingest_run_weeks{job="mta_ingest",outcome="loaded"} 1',
       'mta_ingest_run_weeks{job="mta_ingest",outcome="already-loaded"} 0',
       'mta_ingest_run_weeks{job="mta_ingest",outcome="not-published"} 0',
+      'mta_ingest_run_weeks{job="mta_ingest",outcome="suspect"} 0',
       'mta_ingest_run_weeks{job="mta_ingest",outcome="failed"} 1',
-      '# HELP mta_ingest_run_exit_code Exit code of the last run (0 ok, 1 failed, 3 not published).',
+      'mta_ingest_run_weeks{job="mta_ingest",outcome="interrupted"} 0',
+      'mta_ingest_run_weeks{job="mta_ingest",outcome="skipped"} 0',
+      '# HELP mta_ingest_run_exit_code Exit code of the last run (0 ok, 1 failed, 3 not published, 4 suspect, 130/143 stopped by a signal).',
       '# TYPE mta_ingest_run_exit_code gauge',
       'mta_ingest_run_exit_code{job="mta_ingest"} 1',
       '# HELP mta_ingest_last_run_timestamp_seconds Unix time the last run ended.',
@@ -176,8 +185,9 @@ describe('renderRunMetrics', () => {
     expect(text).toContain('mta_ingest_run_exit_code{job="we\\"ird\\\\job\\nname"} 0\n');
     // And it reads back as the same value.
     expect(valueOf(parseExposition(text), 'mta_ingest_run_exit_code', { job: 'we"ird\\job\nname' })).toBe(0);
-    // No sample line is split by the line feed.
-    expect(text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toHaveLength(7);
+    // No sample line is split by the line feed: the run's weeks by each of the 7 outcomes, the
+    // exit code, the last run and the last success.
+    expect(text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toHaveLength(10);
   });
 
   it('carries the last success of an earlier run over a failed run, and omits it when there was none', () => {

@@ -61,10 +61,12 @@ export function startCli(
     let event: LogEvent;
     try {
       event = JSON.parse(line) as LogEvent;
+      events.push(event);
     } catch {
-      return;
+      // A plain line (process-stop.ts's `SIGINT: stopping …`): waiters can match it as the
+      // pseudo-event `stderr.line`; it is not a log event.
+      event = { event: 'stderr.line', message: line } as LogEvent;
     }
-    events.push(event);
     for (const waiter of [...waiters]) {
       if (!waiter.match(event)) continue;
       waiters.splice(waiters.indexOf(waiter), 1);
