@@ -227,6 +227,7 @@ function registerPrefectCommands(
           const applied = await until(
             blocksApplyCommand({
               names: flags.block ?? [],
+              cwd: io.cwd,
               client: PrefectClient.fromEnv(io.env, flags.prefectApiUrl, stop.signal),
             }),
           );
