@@ -65,7 +65,7 @@ export function startCli(
     } catch {
       // A plain line (process-stop.ts's `SIGINT: stopping …`): waiters can match it as the
       // pseudo-event `stderr.line`; it is not a log event.
-      event = { event: 'stderr.line', message: line } as LogEvent;
+      event = { event: 'stderr.line', message: line };
     }
     for (const waiter of [...waiters]) {
       if (!waiter.match(event)) continue;
