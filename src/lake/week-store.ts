@@ -25,7 +25,7 @@ import {
   type VersionEntry,
 } from '../manifest/manifest.ts';
 import { digestFile } from '../util/digest.ts';
-import type { LoadedWeek } from '../warehouse/warehouse.ts';
+import type { LoadRecord } from '../warehouse/warehouse.ts';
 import type { Lake } from './lake.ts';
 import { weekKeys, type WeekKeys } from './lake-layout.ts';
 
@@ -225,7 +225,7 @@ export class WeekStore {
    * one read it: when that names another source version, it is not overwritten (that run
    * records its own load); when it names this version, the write is made again on it.
    */
-  async recordLoad(manifest: Manifest, loaded: LoadedWeek, warehouse: string): Promise<Manifest> {
+  async recordLoad(manifest: Manifest, loaded: LoadRecord, warehouse: string): Promise<Manifest> {
     const recorded: Manifest = {
       ...manifest,
       load: { warehouse, jobId: loaded.jobId, rows: loaded.rows, loadedAt: loaded.loadedAt },

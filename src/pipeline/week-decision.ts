@@ -13,7 +13,7 @@
 import type { IsoDate } from '../dates/drop-dates.ts';
 import type { WeekStore } from '../lake/week-store.ts';
 import type { Manifest } from '../manifest/manifest.ts';
-import type { LoadedWeek, Warehouse } from '../warehouse/warehouse.ts';
+import type { LoadRecord, Warehouse } from '../warehouse/warehouse.ts';
 import type { WeekHistory } from '../quality/plausibility-gate.ts';
 
 export type WeekNeed = 'nothing' | 'load from lake' | 'fetch';
@@ -21,7 +21,7 @@ export type WeekNeed = 'nothing' | 'load from lake' | 'fetch';
 export interface WeekAssessment {
   manifest: Manifest | undefined;
   /** The warehouse's record of the week's load. */
-  loaded: LoadedWeek | undefined;
+  loaded: LoadRecord | undefined;
   /** The current version passed the gate (or was accepted past it): its validators can be trusted. */
   trusted: boolean;
   /** What is wrong with the lake's objects for the current version. */
@@ -59,7 +59,7 @@ export async function warehouseDrift(
   warehouse: Warehouse,
   date: IsoDate,
   manifest: Manifest,
-  loaded: LoadedWeek | undefined,
+  loaded: LoadRecord | undefined,
 ): Promise<string[]> {
   if (loaded === undefined) return ['the warehouse has no load of this week'];
   if (loaded.sourceSha256 !== manifest.source.sha256) {

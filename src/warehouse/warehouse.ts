@@ -1,7 +1,7 @@
 /**
  * The warehouse port: the table `turnstile_readings` (see schema/turnstile-schema.ts) and a
  * record of which source version of each week it holds. Backends: `duckdb/` (a file, the
- * default) and, later, `bigquery/`.
+ * default) and `bigquery/`, declared with their capabilities in src/backends/.
  *
  * A load replaces exactly one drop date's rows and records the load in the same atomic step,
  * so the warehouse never holds a week twice, and a recorded load always matches the rows.
@@ -17,7 +17,8 @@ export interface WarehouseCapabilities {
   readonly loadsFrom: 'local-file' | 'lake-uri';
 }
 
-export interface LoadedWeek {
+/** What the warehouse records of a load it made: which source version of a week it holds. */
+export interface LoadRecord {
   dropDate: IsoDate;
   sourceSha256: string;
   rows: number;
@@ -44,7 +45,8 @@ export interface StationTotal {
   turnstiles: number;
 }
 
-export interface WeekLoad {
+/** What the pipeline asks the warehouse to load: one week's Parquet, from one source version. */
+export interface LoadRequest {
   dropDate: IsoDate;
   sourceSha256: string;
   /** Rows the manifest promises; the load fails if the warehouse counts another number. */
@@ -73,7 +75,7 @@ export interface Warehouse {
    * undefined. `recorded` is the load the week's manifest names, for backends that look a
    * load up by its job (BigQuery) rather than in a table of their own (DuckDB).
    */
-  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined>;
+  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined>;
   /**
    * The week's rows as the table holds them (count and counter sums), to verify a load rather
    * than trust its record; undefined where the backend cannot read them cheaply here (BigQuery
@@ -81,14 +83,14 @@ export interface Warehouse {
    */
   weekFacts(dropDate: IsoDate): Promise<WeekFacts | undefined>;
   /** Every loaded week, for backends that can list them cheaply (DuckDB); BigQuery cannot. */
-  listLoadedWeeks?(): Promise<LoadedWeek[]>;
+  listLoadedWeeks?(): Promise<LoadRecord[]>;
   /**
    * The week's busiest stations by entries, from the `turnstile_intervals` view, for backends
    * that answer queries here (DuckDB).
    */
   topStations?(dropDate: IsoDate, limit: number): Promise<StationTotal[]>;
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
-  loadWeek(load: WeekLoad): Promise<LoadedWeek>;
+  loadWeek(load: LoadRequest): Promise<LoadRecord>;
   close(): Promise<void>;
 }
 

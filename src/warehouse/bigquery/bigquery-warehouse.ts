@@ -26,7 +26,7 @@ import {
   bigquerySchema,
   bigquerySchemaDifferences,
 } from '../../schema/turnstile-schema.ts';
-import type { LoadedWeek, Warehouse, WarehouseCapabilities, WeekLoad } from '../warehouse.ts';
+import type { LoadRecord, Warehouse, WarehouseCapabilities, LoadRequest } from '../warehouse.ts';
 import { canLoadFrom } from './bigquery-location.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
 
@@ -84,7 +84,7 @@ const PREPARED = new Map<string, Promise<string>>();
  */
 export function jobIdFor(
   datasetId: string,
-  load: Pick<WeekLoad, 'dropDate' | 'sourceSha256' | 'force' | 'runId'>,
+  load: Pick<LoadRequest, 'dropDate' | 'sourceSha256' | 'force' | 'runId'>,
 ): string {
   const base = `${weekJobPrefix(datasetId, load.dropDate)}${load.sourceSha256}`;
   return load.force ? `${base}_${load.runId.replace(/[^A-Za-z0-9_-]/g, '_')}` : base;
@@ -122,7 +122,7 @@ export async function emulatorBigQuery(uri: string, url: string): Promise<BigQue
  * partition no longer holds what it loaded. A job with no end time, or one ending in the same
  * second as that load (loadedAt has whole seconds), counts as older: loading again is safe.
  */
-function olderThan(metadata: JobMetadata, jobId: string, previous: WeekLoad['previousLoad']): boolean {
+function olderThan(metadata: JobMetadata, jobId: string, previous: LoadRequest['previousLoad']): boolean {
   if (previous === undefined || previous.jobId === jobId) return false;
   const ended = Number(metadata.statistics?.endTime);
   if (!Number.isFinite(ended)) return true;
@@ -199,7 +199,7 @@ export class BigQueryWarehouse implements Warehouse {
     return Promise.resolve(undefined);
   }
 
-  async loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined> {
+  async loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined> {
     if (!recorded || !recorded.jobId.startsWith(weekJobPrefix(this.target.datasetId, dropDate)))
       return undefined;
     let metadata: JobMetadata;
@@ -219,10 +219,10 @@ export class BigQueryWarehouse implements Warehouse {
     if (destination?.datasetId !== this.target.datasetId || destination.projectId !== this.target.projectId) {
       return undefined;
     }
-    return this.loadedWeekOf(dropDate, recorded.jobId, metadata);
+    return this.loadRecordOf(dropDate, recorded.jobId, metadata);
   }
 
-  async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
+  async loadWeek(load: LoadRequest): Promise<LoadRecord> {
     const base = jobIdFor(this.target.datasetId, load);
     const partition = load.dropDate.replaceAll('-', '');
     const configuration = {
@@ -255,7 +255,7 @@ export class BigQueryWarehouse implements Warehouse {
           `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
         );
       }
-      const loaded = this.loadedWeekOf(load.dropDate, jobId, metadata);
+      const loaded = this.loadRecordOf(load.dropDate, jobId, metadata);
       if (loaded.rows !== load.rows) {
         throw new WarehouseError(
           `BigQuery load job ${jobId} loaded ${loaded.rows} rows into ${TABLE_NAME}$${partition}, but the manifest has ${load.rows}`,
@@ -371,7 +371,7 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
-  private loadedWeekOf(dropDate: IsoDate, jobId: string, metadata: JobMetadata): LoadedWeek {
+  private loadRecordOf(dropDate: IsoDate, jobId: string, metadata: JobMetadata): LoadRecord {
     const sha = /_([0-9a-f]{64})(?:_|$)/.exec(jobId)?.[1] ?? '';
     const end = Number(metadata.statistics?.endTime ?? Date.now());
     return {

@@ -21,12 +21,12 @@ import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts'
 import { sqlString } from '../../util/sql.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
 import type {
-  LoadedWeek,
+  LoadRecord,
   StationTotal,
   Warehouse,
   WarehouseCapabilities,
   WeekFacts,
-  WeekLoad,
+  LoadRequest,
 } from '../warehouse.ts';
 import { attachWaiting } from './lock.ts';
 import { StoppedError } from '../../util/abort.ts';
@@ -83,7 +83,7 @@ export class DuckDBWarehouse implements Warehouse {
     }
   }
 
-  async loadedWeek(dropDate: IsoDate): Promise<LoadedWeek | undefined> {
+  async loadedWeek(dropDate: IsoDate): Promise<LoadRecord | undefined> {
     return (await this.select(`WHERE drop_date = DATE ${sqlString(dropDate)}`))[0];
   }
 
@@ -100,7 +100,7 @@ export class DuckDBWarehouse implements Warehouse {
     return { rows: Number(rows), entriesSum: String(entriesSum), exitsSum: String(exitsSum) };
   }
 
-  listLoadedWeeks(): Promise<LoadedWeek[]> {
+  listLoadedWeeks(): Promise<LoadRecord[]> {
     return this.select('');
   }
 
@@ -122,7 +122,7 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   /** Load records; `where` is built here from validated dates only. */
-  private async select(where: string): Promise<LoadedWeek[]> {
+  private async select(where: string): Promise<LoadRecord[]> {
     if (this.db === undefined) return [];
     const reader = await this.db.runAndReadAll(
       `SELECT drop_date::VARCHAR, source_sha256, rows, strftime(loaded_at, '%Y-%m-%dT%H:%M:%SZ'), job_id
@@ -137,7 +137,7 @@ export class DuckDBWarehouse implements Warehouse {
     }));
   }
 
-  async loadWeek(load: WeekLoad): Promise<LoadedWeek> {
+  async loadWeek(load: LoadRequest): Promise<LoadRecord> {
     if (!load.parquetPath) throw new WarehouseError('the DuckDB warehouse loads from a local Parquet file');
     const jobId = `duckdb_${load.dropDate.replaceAll('-', '')}_${load.sourceSha256.slice(0, 16)}`;
     const db = this.db;

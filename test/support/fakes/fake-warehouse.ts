@@ -7,11 +7,11 @@
  */
 import type { IsoDate } from '../../../src/dates/drop-dates.ts';
 import type {
-  LoadedWeek,
+  LoadRecord,
   Warehouse,
   WarehouseCapabilities,
   WeekFacts,
-  WeekLoad,
+  LoadRequest,
 } from '../../../src/warehouse/warehouse.ts';
 
 export interface FakeWarehouseOptions {
@@ -24,15 +24,19 @@ export class FakeWarehouse implements Warehouse {
   readonly description = 'fake warehouse (in memory)';
   readonly capabilities: WarehouseCapabilities;
   /** The load record per week. */
-  readonly loads = new Map<IsoDate, LoadedWeek>();
+  readonly loads = new Map<IsoDate, LoadRecord>();
   /** What the table's rows hold per week. */
   readonly facts = new Map<IsoDate, WeekFacts>();
   /** Every load asked for, in order. */
-  readonly requests: WeekLoad[] = [];
+  readonly requests: LoadRequest[] = [];
   /** The `recorded` argument of each `loadedWeek` call. */
   readonly lookups: ({ jobId: string } | undefined)[] = [];
   /** The facts a load leaves in the table. */
-  factsFor: (load: WeekLoad) => WeekFacts = (load) => ({ rows: load.rows, entriesSum: '0', exitsSum: '0' });
+  factsFor: (load: LoadRequest) => WeekFacts = (load) => ({
+    rows: load.rows,
+    entriesSum: '0',
+    exitsSum: '0',
+  });
   closed = false;
   private readonly answersFacts: boolean;
   private jobs = 0;
@@ -42,7 +46,7 @@ export class FakeWarehouse implements Warehouse {
     this.capabilities = { loadsFrom: options.loadsFrom ?? 'local-file' };
   }
 
-  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadedWeek | undefined> {
+  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined> {
     this.lookups.push(recorded);
     return Promise.resolve(this.loads.get(dropDate));
   }
@@ -51,13 +55,13 @@ export class FakeWarehouse implements Warehouse {
     return Promise.resolve(this.answersFacts ? this.facts.get(dropDate) : undefined);
   }
 
-  listLoadedWeeks(): Promise<LoadedWeek[]> {
+  listLoadedWeeks(): Promise<LoadRecord[]> {
     return Promise.resolve([...this.loads.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate)));
   }
 
-  loadWeek(load: WeekLoad): Promise<LoadedWeek> {
+  loadWeek(load: LoadRequest): Promise<LoadRecord> {
     this.requests.push(load);
-    const loaded: LoadedWeek = {
+    const loaded: LoadRecord = {
       dropDate: load.dropDate,
       sourceSha256: load.sourceSha256,
       rows: load.rows,
@@ -70,7 +74,7 @@ export class FakeWarehouse implements Warehouse {
   }
 
   /** Plays a week loaded earlier: its record and the rows it left, as given. */
-  hold(loaded: LoadedWeek, facts?: WeekFacts): void {
+  hold(loaded: LoadRecord, facts?: WeekFacts): void {
     this.loads.set(loaded.dropDate, loaded);
     if (facts !== undefined) this.facts.set(loaded.dropDate, facts);
   }
