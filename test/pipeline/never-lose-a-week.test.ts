@@ -40,17 +40,10 @@ interface RunJson {
 }
 
 function cli(command: string, ...args: string[]): Promise<CliResult> {
+  // Each command takes only the settings that apply to it: the source, for those that fetch.
+  const source = ['run', 'plan', 'verify'].includes(command) ? ['--source-url', server.baseUrl] : [];
   return runCli(
-    [
-      command,
-      '--source-url',
-      server.baseUrl,
-      '--lake',
-      join(dir, 'lake'),
-      '--warehouse',
-      join(dir, 'wh.duckdb'),
-      ...args,
-    ],
+    [command, ...source, '--lake', join(dir, 'lake'), '--warehouse', join(dir, 'wh.duckdb'), ...args],
     { env: { MTA_INGEST_NOW: NOW, MTA_INGEST_WORK_DIR: dir, MTA_INGEST_ACCEPT: '' } },
   );
 }
