@@ -9,7 +9,13 @@ import { loadBlockWithOrigin } from '../block-sources.ts';
 import { UsageError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import type { DropDateSelection } from '../dates/drop-dates.ts';
-import { BLOCK_SETTING, settingsOf, type ConfigCommand, type Setting } from '../settings/settings-table.ts';
+import {
+  BLOCK_SETTING,
+  SETTINGS,
+  settingsOf,
+  type ConfigCommand,
+  type Setting,
+} from '../settings/settings-table.ts';
 import type { CliIo } from './io.ts';
 
 /** Set to an ISO instant to run as if it were then (tests, reproducible backfills). */
@@ -32,11 +38,21 @@ export function optionHelp(setting: Setting): string {
   return `${text} (env ${setting.env}${fallback})`;
 }
 
+/**
+ * The commands that took every setting's flag before settings applied per command: a flag that
+ * does not apply to them is still accepted (and ignored), only no longer shown in their help,
+ * so schedulers that pass one set of flags to run, plan, status and report keep working.
+ */
+const TOOK_EVERY_FLAG: readonly ConfigCommand[] = ['run', 'plan', 'report', 'status'];
+
 export function withConfigOptions(command: Command, name: ConfigCommand): Command {
   command.option(`${BLOCK_SETTING.flag} <name>`, `${BLOCK_SETTING.help} (env ${BLOCK_SETTING.env})`);
-  for (const setting of settingsOf(name)) {
-    if (setting.flag !== undefined)
-      command.option(`${setting.flag} ${setting.placeholder}`, optionHelp(setting));
+  const applies = settingsOf(name);
+  for (const setting of SETTINGS) {
+    if (setting.flag === undefined) continue;
+    const option = new Option(`${setting.flag} ${setting.placeholder}`, optionHelp(setting));
+    if (applies.includes(setting)) command.addOption(option);
+    else if (TOOK_EVERY_FLAG.includes(name)) command.addOption(option.hideHelp());
   }
   return command.addOption(
     new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices([
