@@ -1,13 +1,13 @@
 /**
- * Opens the lake and the warehouse a configuration names. Each backend module is imported only
- * when chosen, so a run on the local defaults never loads a cloud SDK.
+ * Opens the lake and the warehouse a configuration names, through the backend registry
+ * (backends/registry.ts). Each backend module is imported only when chosen, so a run on the
+ * local defaults never loads a cloud SDK.
  */
-import { fileURLToPath } from 'node:url';
-import { UsageError } from './errors.ts';
 import type { Lake } from './lake/lake.ts';
-import type { Warehouse } from './warehouse/warehouse.ts';
+import type { Warehouse, WarehouseCapabilities } from './warehouse/warehouse.ts';
 import type { Config } from './config.ts';
 import type { BackendOverrides, Emulators, WarehouseOpenOptions } from './backend-options.ts';
+import { checkLoadsFrom, lakeBackendFor, warehouseBackendFor } from './backends/registry.ts';
 
 export type { BackendOverrides, Emulators, WarehouseOpenOptions } from './backend-options.ts';
 
@@ -25,43 +25,20 @@ export async function openLake(
   overrides: BackendOverrides & Emulators = {},
   signal?: AbortSignal,
 ): Promise<Lake> {
-  if (/^gs:\/\//i.test(uri)) {
-    const { GcsLake, emulatorStorage } = await import('./lake/gcs/gcs-lake.ts');
-    const emulator = overrides.gcsEmulator;
-    return new GcsLake(
-      uri,
-      overrides.storage ?? (emulator === undefined ? undefined : emulatorStorage(emulator)),
-      signal,
-    );
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
-    throw new UsageError(`--lake ${uri}: expected a folder path, a file:// URL or gs://bucket/prefix`);
-  }
-  const { LocalLake } = await import('./lake/local/local-lake.ts');
-  return new LocalLake(uri.startsWith('file://') ? fileURLToPath(uri) : uri, signal);
+  return lakeBackendFor(uri).open(uri, { overrides, signal });
 }
 
+/** What the warehouse `uri` names can do, known before it is opened. */
+export function warehouseCapabilities(uri: string): WarehouseCapabilities {
+  return warehouseBackendFor(uri).capabilities;
+}
+
+/**
+ * With `lake` and for writing, the lake is first checked to be one the warehouse can load
+ * from (a staging destination such as BigQuery reads only Cloud Storage).
+ */
 export async function openWarehouse(uri: string, options: WarehouseOpenOptions): Promise<Warehouse> {
-  if (/^bigquery:\/\//i.test(uri)) {
-    const { BigQueryWarehouse, emulatorBigQuery } =
-      await import('./warehouse/bigquery/bigquery-warehouse.ts');
-    const emulator = options.overrides?.bigqueryEmulator;
-    return BigQueryWarehouse.open(uri, {
-      readOnly: options.readOnly,
-      lake: options.lake,
-      client:
-        options.overrides?.bigquery ??
-        (emulator === undefined ? undefined : await emulatorBigQuery(uri, emulator)),
-      pollIntervalMs: options.overrides?.bigqueryPollIntervalMs,
-      signal: options.signal,
-    });
-  }
-  const path = uri.replace(/^duckdb:(\/\/)?/i, '');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {
-    throw new UsageError(
-      `--warehouse ${uri}: expected a DuckDB file path (or duckdb:PATH) or bigquery://project/dataset`,
-    );
-  }
-  const { DuckDBWarehouse } = await import('./warehouse/duckdb/duckdb-warehouse.ts');
-  return DuckDBWarehouse.open(path, options);
+  const backend = warehouseBackendFor(uri);
+  if (options.lake !== undefined && options.readOnly !== true) checkLoadsFrom(backend, options.lake);
+  return backend.open(uri, options);
 }

@@ -36,7 +36,7 @@ export async function reportCommand(options: ReportOptions): Promise<WeekReportT
   return withReadOnlyBackends(
     options.config,
     async (_lake, warehouse) => {
-      if (!warehouse.topStations) {
+      if (!warehouse.capabilities.answersQueries) {
         throw new UsageError(
           `report reads the turnstile_intervals view with an embedded warehouse; query ${warehouse.description} (view turnstile_intervals) directly`,
         );

@@ -38,7 +38,7 @@ export async function statusCommand(options: {
   return withReadOnlyBackends(
     options.config,
     async (lake, warehouse) => {
-      const listed = (await warehouse.listLoadedWeeks?.()) ?? [];
+      const listed = warehouse.capabilities.listsWeeks ? await warehouse.listLoadedWeeks() : [];
       const weeks = new Map<IsoDate, WeekStatus>();
       for (const key of await lake.list(MANIFEST_PREFIX)) {
         const date = dateOfManifestKey(key);

@@ -97,7 +97,8 @@ async function audit(options: VerifyOptions): Promise<VerifiedWeek[]> {
           }
           weeks.set(date, { dropDate: date, state: problems.length === 0 ? 'ok' : 'drift', problems });
         }
-        for (const record of (await warehouse.listLoadedWeeks?.()) ?? []) {
+        const listed = warehouse.capabilities.listsWeeks ? await warehouse.listLoadedWeeks() : [];
+        for (const record of listed) {
           if (weeks.has(record.dropDate)) continue;
           weeks.set(record.dropDate, {
             dropDate: record.dropDate,

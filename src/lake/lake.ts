@@ -3,6 +3,9 @@
  * `local/` (a folder, the default) and `gcs/`. Keys are '/'-separated paths built by
  * lake-layout.ts from validated dates only.
  *
+ * What differs between the backends is declared in `capabilities` (src/backends/), never
+ * guessed from the URI or from which methods an object happens to have.
+ *
  * Every write is atomic for readers: they see no object, the old one, or the whole new one,
  * never a part. The pipeline writes the manifest last; a week without a manifest is not loaded.
  */
@@ -17,11 +20,28 @@ export interface StoredObject {
   crc32c?: string | undefined;
 }
 
+/** What differs between lake backends, declared by each (src/backends/capabilities.ts). */
+export interface LakeCapabilities {
+  /** The URI scheme of its objects (`file`, `gs`): what a staging warehouse checks it can read. */
+  readonly scheme: string;
+  /**
+   * Whether a killed writer can leave temporaries beside the objects (a local folder writes
+   * under a temporary name, then renames), which a run removes when it begins a week.
+   */
+  readonly leavesTemporaries: boolean;
+  /** Whether it can say where its data lives (a bucket's location), for colocation checks. */
+  readonly knowsLocation: boolean;
+}
+
 export interface Lake {
   /** The lake's root, as the user gave it (normalised). */
   readonly uri: string;
-  /** Where the lake's data lives (a GCS bucket's location); undefined for a local folder. */
-  location?(): Promise<string>;
+  readonly capabilities: LakeCapabilities;
+  /**
+   * Where the lake's data lives (a GCS bucket's location); undefined where it has no such
+   * place (`capabilities.knowsLocation` false: a local folder).
+   */
+  location(): Promise<string | undefined>;
   /** Copies a local file into the lake under `key`. */
   putFile(key: string, localPath: string, contentType: string): Promise<StoredObject>;
   /**
@@ -52,8 +72,9 @@ export interface Lake {
   /**
    * Removes what killed writers left beside these keys (a local folder's temporaries), and
    * returns how many; writes still in progress are left alone. Backends whose writes leave
-   * nothing behind (GCS: an object appears whole or not at all) do not have it.
+   * nothing behind (`capabilities.leavesTemporaries` false; GCS: an object appears whole or not
+   * at all) remove nothing.
    */
-  removeStaleTemporaries?(keys: readonly string[]): Promise<number>;
+  removeStaleTemporaries(keys: readonly string[]): Promise<number>;
   uriOf(key: string): string;
 }

@@ -1,6 +1,8 @@
 /**
  * What every week of a run shares (configuration, lake, run id, logger, scratch folder) and
- * what each week gets afresh: a DuckDB engine and the warehouse.
+ * what each week gets afresh: a DuckDB engine and, when one process at a time may hold it
+ * (`capabilities.exclusivePerProcess`: a DuckDB file), the warehouse; any other warehouse is
+ * opened once for the run.
  *
  * The engine lives for one week, not one run: DuckDB's allocator keeps what a conversion used,
  * and a run's RSS climbed from 300 MB to 430 MB over 10 weeks with one engine; closed after
@@ -13,9 +15,15 @@ import type { Config } from '../config.ts';
 import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
-import { lazyEngine } from '../duckdb/duckdb-engine.ts';
+import { lazyEngine, type DuckDBEngineProvider } from '../duckdb/duckdb-engine.ts';
 import type { ProgressEvent } from './week-report.ts';
-import { openLake, openWarehouse, overridesFor, type BackendOverrides } from '../backends.ts';
+import {
+  openLake,
+  openWarehouse,
+  overridesFor,
+  warehouseCapabilities,
+  type BackendOverrides,
+} from '../backends.ts';
 import { createWorkDir, removeStaleWorkDirs, removeWorkDir } from './work-dir.ts';
 
 /** A week's own resources, closed when the week ends. */
@@ -62,6 +70,24 @@ export async function openRunContext(
   const workDir = await createWorkDir(config.workDir, runId);
   const runLog = log.child({ runId });
   await removeStaleWorkDirs(config.workDir, runLog);
+  const spill = join(workDir, 'duckdb-spill');
+  const openFor = (engine: DuckDBEngineProvider): Promise<Warehouse> =>
+    openWarehouse(config.warehouse, {
+      engine,
+      lake,
+      overrides,
+      log: runLog,
+      lockWaitMs: config.lockWaitMs,
+      signal,
+    });
+  // A warehouse one process holds at a time (DuckDB's file lock) is opened for each week, so
+  // that concurrent runs take turns week by week; any other is opened once, for the whole run,
+  // so that what opening it prepares (BigQuery's dataset, table and colocation check) is done
+  // once. Its engine is opened only if it uses one (an embedded warehouse would).
+  const runEngine = lazyEngine({ tempDirectory: spill, signal });
+  const session = warehouseCapabilities(config.warehouse).exclusivePerProcess
+    ? undefined
+    : runSession(() => openFor(runEngine));
   return {
     config,
     lake,
@@ -71,26 +97,51 @@ export async function openRunContext(
     signal,
     progress,
     async withWeek(use) {
-      const engine = lazyEngine({ tempDirectory: join(workDir, 'duckdb-spill'), signal });
+      const engine = lazyEngine({ tempDirectory: spill, signal });
       try {
-        const warehouse = await openWarehouse(config.warehouse, {
-          engine,
-          lake,
-          overrides,
-          log: runLog,
-          lockWaitMs: config.lockWaitMs,
-          signal,
-        });
+        const warehouse = await (session ? session.open() : openFor(engine));
         try {
           let converter: Promise<DuckDBConnection> | undefined;
           return await use({ warehouse, converter: () => (converter ??= engine().then((e) => e.connect())) });
         } finally {
-          await warehouse.close();
+          if (!session) await warehouse.close();
         }
       } finally {
         engine.opened()?.close();
       }
     },
-    close: () => removeWorkDir(workDir),
+    async close() {
+      try {
+        await session?.close();
+      } finally {
+        runEngine.opened()?.close();
+        await removeWorkDir(workDir);
+      }
+    },
+  };
+}
+
+/**
+ * A warehouse opened on first use and kept until `close`. An open that fails is forgotten, so
+ * the next week tries again (as a week whose warehouse could not be opened fails alone).
+ */
+function runSession(open: () => Promise<Warehouse>): { open(): Promise<Warehouse>; close(): Promise<void> } {
+  let opened: Promise<Warehouse> | undefined;
+  return {
+    open() {
+      if (opened === undefined) {
+        const opening = open();
+        opened = opening;
+        opening.catch(() => {
+          if (opened === opening) opened = undefined;
+        });
+      }
+      return opened;
+    },
+    async close() {
+      const warehouse = await opened?.catch(() => undefined);
+      opened = undefined;
+      await warehouse?.close();
+    },
   };
 }

@@ -8,13 +8,37 @@
  */
 import type { IsoDate } from '../dates/drop-dates.ts';
 
-/** What differs between backends, declared rather than tested for by name. */
+/**
+ * What differs between warehouse backends, declared by each (src/backends/capabilities.ts)
+ * rather than tested for by name or by which methods an object has.
+ */
 export interface WarehouseCapabilities {
   /**
    * Where a load reads the week's Parquet from: a file on this machine (embedded engines) or
    * the lake object's URI (a cloud warehouse reading the cloud lake).
    */
   readonly loadsFrom: 'local-file' | 'lake-uri';
+  /**
+   * The lake schemes it can load from: `any` (the Parquet is copied to this machine first) or
+   * only these, read by the warehouse itself (a staging destination: BigQuery loads gs:// only).
+   */
+  readonly lakeSchemes: 'any' | readonly string[];
+  /**
+   * Where the record of a week's load lives: a table of the warehouse's own (DuckDB), or the
+   * load job the week's manifest names (BigQuery), which `loadedWeek` is then given.
+   */
+  readonly loadState: 'warehouse-table' | 'load-job';
+  /**
+   * One process at a time may hold it (DuckDB's file lock). Such a warehouse is opened for each
+   * week, so that concurrent runs take turns week by week; any other is opened once per run.
+   */
+  readonly exclusivePerProcess: boolean;
+  /** Whether `listLoadedWeeks` answers (cheaply, from its load table). */
+  readonly listsWeeks: boolean;
+  /** Whether `topStations` answers (queries run here, on an embedded engine). */
+  readonly answersQueries: boolean;
+  /** Whether `weekFacts` reads the week's rows cheaply here (not a billed query job). */
+  readonly readsWeekFacts: boolean;
 }
 
 /** What the warehouse records of a load it made: which source version of a week it holds. */
@@ -78,17 +102,17 @@ export interface Warehouse {
   loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined>;
   /**
    * The week's rows as the table holds them (count and counter sums), to verify a load rather
-   * than trust its record; undefined where the backend cannot read them cheaply here (BigQuery
-   * answers from its load record until its load state lives in the dataset).
+   * than trust its record; only with `capabilities.readsWeekFacts` (BigQuery answers from its
+   * load record until its load state lives in the dataset). Undefined where there is no table.
    */
   weekFacts(dropDate: IsoDate): Promise<WeekFacts | undefined>;
-  /** Every loaded week, for backends that can list them cheaply (DuckDB); BigQuery cannot. */
-  listLoadedWeeks?(): Promise<LoadRecord[]>;
+  /** Every loaded week; only with `capabilities.listsWeeks` (DuckDB). */
+  listLoadedWeeks(): Promise<LoadRecord[]>;
   /**
-   * The week's busiest stations by entries, from the `turnstile_intervals` view, for backends
-   * that answer queries here (DuckDB).
+   * The week's busiest stations by entries, from the `turnstile_intervals` view; only with
+   * `capabilities.answersQueries` (DuckDB).
    */
-  topStations?(dropDate: IsoDate, limit: number): Promise<StationTotal[]>;
+  topStations(dropDate: IsoDate, limit: number): Promise<StationTotal[]>;
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
   loadWeek(load: LoadRequest): Promise<LoadRecord>;
   close(): Promise<void>;

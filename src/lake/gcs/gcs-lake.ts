@@ -18,31 +18,18 @@ import { stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import type { Bucket, File } from '@google-cloud/storage';
 import { CRC32C, Storage } from '@google-cloud/storage';
-import { LakeError, UsageError, oneLine } from '../../errors.ts';
+import { LakeError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
+import { GCS_LAKE_CAPABILITIES } from '../../backends/capabilities.ts';
+import { parseGcsUri } from '../../backends/gcs-uri.ts';
+
+export { parseGcsUri } from '../../backends/gcs-uri.ts';
 import { throwIfStopped, untilStopped } from '../../util/abort.ts';
 
 /** Above this, uploads are resumable. */
 export const RESUMABLE_THRESHOLD = 8 * 1024 * 1024;
 /** Resumable chunk size: GCS requires a multiple of 256 KiB. */
 export const CHUNK_SIZE = 32 * 256 * 1024;
-
-export function parseGcsUri(uri: string): { bucket: string; prefix: string } {
-  const match = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/.exec(uri);
-  if (!match?.[1])
-    throw new UsageError(`--lake ${uri}: not a gs://bucket[/prefix] URI with a valid bucket name`);
-  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (prefix.split('/').some((part) => part === '.' || part === '..')) {
-    throw new UsageError(`--lake ${uri}: the prefix may not contain '.' or '..' segments`);
-  }
-  // GCS refuses CR and LF in object names and warns against other control characters; a NUL
-  // or an escape sequence in a prefix is a mistake, never a place.
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(prefix)) {
-    throw new UsageError(`--lake ${JSON.stringify(uri)}: the prefix may not contain control characters`);
-  }
-  return { bucket: match[1], prefix: prefix === '' ? '' : `${prefix}/` };
-}
 
 /** A client for a GCS emulator such as fake-gcs-server: its URL, and no credentials. */
 export function emulatorStorage(url: string): Storage {
@@ -51,6 +38,7 @@ export function emulatorStorage(url: string): Storage {
 
 export class GcsLake implements Lake {
   readonly uri: string;
+  readonly capabilities = GCS_LAKE_CAPABILITIES;
   private readonly bucket: Bucket;
   private readonly prefix: string;
 
@@ -70,6 +58,11 @@ export class GcsLake implements Lake {
   }
 
   /** The bucket's location (e.g. US, EU, EUROPE-WEST1), for the warehouse's colocation check. */
+  /** Nothing to remove: an object appears whole or not at all (no temporaries). */
+  removeStaleTemporaries(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   async location(): Promise<string> {
     const [metadata] = await this.call('reading the bucket', () => this.bucket.getMetadata());
     return String(metadata.location ?? '').toUpperCase();

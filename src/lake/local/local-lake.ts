@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
 import { LakeError, oneLine } from '../../errors.ts';
 import type { Lake, StoredObject } from '../lake.ts';
+import { LOCAL_LAKE_CAPABILITIES } from '../../backends/capabilities.ts';
 import { isOwnerAlive } from '../../util/process-alive.ts';
 import { throwIfStopped } from '../../util/abort.ts';
 
@@ -21,6 +22,7 @@ const TEMP_OWNER = /^p(\d+)-[0-9a-f]+$/;
 
 export class LocalLake implements Lake {
   readonly uri: string;
+  readonly capabilities = LOCAL_LAKE_CAPABILITIES;
   private readonly root: string;
 
   /** The run's stop: a file's copy stops before it is renamed into place (temporary removed). */
@@ -111,6 +113,11 @@ export class LocalLake implements Lake {
       .map((entry) => relative(this.root, join(entry.parentPath, entry.name)).split(sep).join('/'))
       .filter((key) => key.startsWith(prefix) && !key.includes(TEMP_MARK))
       .sort();
+  }
+
+  /** A folder on this machine has no location to colocate with. */
+  location(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   /**

@@ -29,6 +29,7 @@ import type {
   LoadRequest,
 } from '../warehouse.ts';
 import { attachWaiting } from './lock.ts';
+import { DUCKDB_WAREHOUSE_CAPABILITIES } from '../../backends/capabilities.ts';
 import { StoppedError } from '../../util/abort.ts';
 
 /** The name the warehouse file is attached under in the engine. */
@@ -38,7 +39,7 @@ const CATALOG = 'warehouse';
 export const LOADS_TABLE = '_mta_ingest_loads';
 
 export class DuckDBWarehouse implements Warehouse {
-  readonly capabilities: WarehouseCapabilities = { loadsFrom: 'local-file' };
+  readonly capabilities: WarehouseCapabilities = DUCKDB_WAREHOUSE_CAPABILITIES;
   readonly description: string;
   /** Undefined when opened read-only on a file that does not exist yet: nothing is loaded. */
   private readonly db: DuckDBConnection | undefined;

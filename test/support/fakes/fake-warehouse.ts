@@ -8,6 +8,7 @@
 import type { IsoDate } from '../../../src/dates/drop-dates.ts';
 import type {
   LoadRecord,
+  StationTotal,
   Warehouse,
   WarehouseCapabilities,
   WeekFacts,
@@ -43,7 +44,16 @@ export class FakeWarehouse implements Warehouse {
 
   constructor(options: FakeWarehouseOptions = {}) {
     this.answersFacts = options.answersFacts ?? true;
-    this.capabilities = { loadsFrom: options.loadsFrom ?? 'local-file' };
+    // An embedded warehouse's (DuckDB's) capabilities, but for what the options change.
+    this.capabilities = {
+      loadsFrom: options.loadsFrom ?? 'local-file',
+      lakeSchemes: 'any',
+      loadState: 'warehouse-table',
+      exclusivePerProcess: true,
+      listsWeeks: true,
+      answersQueries: false,
+      readsWeekFacts: this.answersFacts,
+    };
   }
 
   loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined> {
@@ -57,6 +67,11 @@ export class FakeWarehouse implements Warehouse {
 
   listLoadedWeeks(): Promise<LoadRecord[]> {
     return Promise.resolve([...this.loads.values()].sort((a, b) => a.dropDate.localeCompare(b.dropDate)));
+  }
+
+  /** Not offered (`answersQueries` false): the fake holds no rows to query. */
+  topStations(): Promise<StationTotal[]> {
+    return Promise.reject(new Error('the fake warehouse answers no queries'));
   }
 
   loadWeek(load: LoadRequest): Promise<LoadRecord> {

@@ -10,7 +10,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { LakeError } from '../../../src/errors.ts';
-import type { Lake, StoredObject } from '../../../src/lake/lake.ts';
+import type { Lake, LakeCapabilities, StoredObject } from '../../../src/lake/lake.ts';
 
 export interface MemoryObject {
   bytes: Buffer;
@@ -20,6 +20,8 @@ export interface MemoryObject {
 
 export class MemoryLake implements Lake {
   readonly uri: string;
+  /** Writes are whole Map entries: nothing is left behind, and there is no location. */
+  readonly capabilities: LakeCapabilities = { scheme: 'mem', leavesTemporaries: false, knowsLocation: false };
   /** Every object by key; tests may read, damage or delete them directly. */
   readonly objects = new Map<string, MemoryObject>();
   /** Keys in the order they were written (putFile and putText), refused writes excluded. */
@@ -30,6 +32,14 @@ export class MemoryLake implements Lake {
 
   constructor(uri = 'mem://lake') {
     this.uri = uri;
+  }
+
+  location(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  removeStaleTemporaries(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   uriOf(key: string): string {

@@ -1,0 +1,23 @@
+/**
+ * `bigquery://PROJECT/DATASET[?location=LOC]` parsed, without loading the BigQuery SDK (the
+ * backend registry parses URIs before any backend is opened).
+ */
+import { UsageError } from '../errors.ts';
+
+export interface BigQueryTarget {
+  projectId: string;
+  datasetId: string;
+  /** Where a missing dataset is created (default US); an existing dataset keeps its own. */
+  location: string;
+}
+
+export function parseBigQueryUri(uri: string): BigQueryTarget {
+  const match =
+    /^bigquery:\/\/((?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9])\/([A-Za-z0-9_]{1,1024})(?:\?location=([A-Za-z0-9-]{2,40}))?$/.exec(
+      uri,
+    );
+  if (!match?.[1] || !match[2]) {
+    throw new UsageError(`--warehouse ${uri}: expected bigquery://PROJECT/DATASET[?location=LOCATION]`);
+  }
+  return { projectId: match[1], datasetId: match[2], location: (match[3] ?? 'US').toUpperCase() };
+}
