@@ -2,7 +2,7 @@
  * `mta-ingest plan`: what a run with the same arguments would do, from the lake's manifests
  * and the warehouse's load records. Fetches nothing and writes nothing.
  */
-import { resolveDropDates, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
+import { resolveDropDates, sourceUrlFor, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { WeekStore } from '../lake/week-store.ts';
 import { createLogger } from '../log.ts';
 import { assessWeek, type WeekNeed } from '../pipeline/week-decision.ts';
-import { sourceUrlFor } from '../pipeline/ingest-week.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
 
 export type PlannedState = 'loaded' | 'stored, not loaded' | 'not stored';

@@ -92,6 +92,11 @@ export function fileNameFor(date: IsoDate): string {
   return `turnstile_${date.slice(2, 4)}${date.slice(5, 7)}${date.slice(8, 10)}.txt`;
 }
 
+/** Where the MTA publishes a week's file: `sourceUrl` (a folder URL) and its file name. */
+export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
+  return `${sourceUrl}/${fileNameFor(date)}`;
+}
+
 /** --year [--month [--day]]. */
 function resolveCalendar(
   year: string | undefined,

@@ -19,17 +19,15 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileNameFor, type IsoDate } from '../dates/drop-dates.ts';
+import { fileNameFor, sourceUrlFor, type IsoDate } from '../dates/drop-dates.ts';
 import { FetchError, MtaIngestError, failureKindOf, oneLine } from '../errors.ts';
 import { fetchWeek, type FetchResult } from '../fetch/fetch-week.ts';
 import { convertWeek } from '../convert/convert-week.ts';
-import { weekKeys } from '../lake/lake-layout.ts';
 import { VERSIONS_PREFIX, WeekStore } from '../lake/week-store.ts';
-import { parseManifest, type Manifest } from '../manifest/manifest.ts';
-import { measureWeek, strictFailure } from '../quality/week-quality.ts';
-import { judgeWeek, measureFigures } from '../quality/plausibility-gate.ts';
+import type { Manifest } from '../manifest/manifest.ts';
 import { adviceFor } from './advice.ts';
-import { assessWeek, recentWeeks } from './week-decision.ts';
+import { assessWeek } from './week-decision.ts';
+import { gateWeek } from './gate-week.ts';
 import { load, loadFromLake } from './load-week.ts';
 import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
@@ -40,36 +38,6 @@ import { reasonOf, throwIfStopped } from '../util/abort.ts';
 
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
 const FETCH_LOG_STEP = 8 * 1024 * 1024;
-
-/**
- * The report of a week whose warehouse could not be opened (a DuckDB file another run held past
- * the wait): the week failed, and the run goes on to the next.
- */
-export function warehouseUnavailable(
-  ctx: RunContext,
-  date: IsoDate,
-  error: unknown,
-  options: Pick<WeekOptions, 'isLatest'>,
-): WeekReport {
-  ctx.log.error(
-    { event: 'week.failed', dropDate: date, stage: 'load', error: oneLine(error) },
-    'week failed',
-  );
-  const week: WeekReport = {
-    dropDate: date,
-    outcome: 'failed',
-    sourceUrl: sourceUrlFor(ctx.config.sourceUrl, date),
-    bytes: 0,
-    seconds: 0,
-    detail: oneLine(error),
-    failedStage: 'load',
-  };
-  return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
-}
-
-export function sourceUrlFor(sourceUrl: string, date: IsoDate): string {
-  return `${sourceUrl}/${fileNameFor(date)}`;
-}
 
 export async function ingestWeek(
   ctx: RunContext,
@@ -114,15 +82,7 @@ export async function ingestWeek(
     await mkdir(dir, { recursive: true });
     const store = new WeekStore(ctx.lake, date, log, dir);
     const { keys } = store;
-    const swept = await ctx.lake.removeStaleTemporaries?.([
-      keys.raw,
-      keys.parquet,
-      keys.rejects,
-      keys.manifest,
-      `${VERSIONS_PREFIX}drop_date=${date}/`,
-    ]);
-    if (swept)
-      log.info({ event: 'lake.swept', temporaries: swept }, 'removed what a killed run left in the lake');
+    await sweepTemporaries(ctx, store, log);
     const assessed = await assessWeek(store, week.warehouse, date, options.force);
     const { manifest, loaded } = assessed;
     for (const problem of [
@@ -135,6 +95,7 @@ export async function ingestWeek(
     // that the stores hold whole: a cut body's ETag must never lock the cut in.
     const confirm = assessed.need === 'nothing';
 
+    // 1. Fetch.
     log.info({ event: 'fetch.start', url, conditional: confirm }, 'fetching');
     let loggedBytes = 0;
     const fetchDone = begin('fetch');
@@ -186,6 +147,7 @@ export async function ingestWeek(
       );
     }
 
+    // Stored already: 5. load (and 6. record) from the lake, without converting again.
     if (assessed.need === 'load from lake' && manifest && sameSource(fetched, manifest)) {
       const loadDone = begin('load');
       const resumed = await loadFromLake(ctx, log, week.warehouse, store, manifest, dir);
@@ -203,6 +165,7 @@ export async function ingestWeek(
       }
     }
 
+    // 2. Convert.
     log.info({ event: 'convert.start', layout: fetched.layout, lines: fetched.lines }, 'converting');
     const convertDone = begin('convert');
     const converted = await convertWeek({
@@ -222,27 +185,15 @@ export async function ingestWeek(
       'converted',
     );
 
+    // 3. Measure and gate.
     const measureDone = begin('measure');
-    const db = await week.converter();
-    const quality = await measureWeek(db, converted.parquetPath, date, {
-      rejects: converted.rejects,
-      unmatchedStations: converted.unmatchedStations ?? 0,
-    });
-    const figures = await measureFigures(db, converted.parquetPath, date);
-    const gate = judgeWeek(
-      figures,
-      {
-        current:
-          manifest?.gate?.verdict === 'passed'
-            ? {
-                sha256: manifest.source.sha256,
-                rows: manifest.rows,
-                turnstiles: manifest.gate.figures.turnstiles,
-              }
-            : undefined,
-        recent: await recentWeeks((earlier) => readManifestOf(ctx, earlier), date),
-      },
-      options.accept ?? false,
+    const { quality, gate, refused } = await gateWeek(
+      ctx.lake,
+      await week.converter(),
+      date,
+      converted,
+      manifest,
+      options,
     );
     measureDone();
     log.info({ event: 'quality', ...quality }, 'measured');
@@ -250,7 +201,6 @@ export async function ingestWeek(
       { event: 'gate', verdict: gate.verdict, reasons: gate.reasons, reference: gate.reference },
       'gate',
     );
-    const refused = options.strict ? strictFailure(quality) : undefined;
     if (refused) {
       return report('failed', {
         rows: converted.rows,
@@ -260,6 +210,7 @@ export async function ingestWeek(
       });
     }
 
+    // 4. Store: a suspect version is kept beside the current one, and goes no further.
     const storeStarted = performance.now();
     const storeDone = begin('store');
     await fetched.rawGzWritten;
@@ -285,6 +236,7 @@ export async function ingestWeek(
     }
     const stored = await store.commitCurrent(version, files, manifest, onBytes);
     storeDone();
+    // 5. Load, and 6. record the load in the manifest.
     const loadDone = begin('load');
     await load(ctx, log, week.warehouse, store, stored, converted.parquetPath, options.force, manifest?.load);
     loadDone();
@@ -323,12 +275,21 @@ export async function ingestWeek(
   }
 }
 
-function sameSource(fetched: FetchResult, manifest: Manifest | undefined): boolean {
-  return fetched.outcome === 'fetched' && fetched.sha256 === manifest?.source.sha256;
+/** Removes what a killed writer left beside the week's objects, in a lake whose writes can. */
+async function sweepTemporaries(ctx: RunContext, store: WeekStore, log: RunContext['log']): Promise<void> {
+  if (!ctx.lake.capabilities.leavesTemporaries) return;
+  const { keys, date } = store;
+  const swept = await ctx.lake.removeStaleTemporaries([
+    keys.raw,
+    keys.parquet,
+    keys.rejects,
+    keys.manifest,
+    `${VERSIONS_PREFIX}drop_date=${date}/`,
+  ]);
+  if (swept > 0)
+    log.info({ event: 'lake.swept', temporaries: swept }, 'removed what a killed run left in the lake');
 }
 
-async function readManifestOf(ctx: RunContext, date: IsoDate): Promise<Manifest | undefined> {
-  const key = weekKeys(date).manifest;
-  const text = await ctx.lake.getText(key);
-  return text === undefined ? undefined : parseManifest(text, ctx.lake.uriOf(key));
+function sameSource(fetched: FetchResult, manifest: Manifest | undefined): boolean {
+  return fetched.outcome === 'fetched' && fetched.sha256 === manifest?.source.sha256;
 }

@@ -1,5 +1,5 @@
 /**
- * Stages 4 and 5, load and record: a stored version into the warehouse, then the load's record
+ * Stages 5 and 6, load and record: a stored version into the warehouse, then the load's record
  * into the week's manifest. Used by a run, by a reload from the lake, and by `restore`.
  */
 import { join } from 'node:path';
@@ -9,8 +9,8 @@ import { digestFile } from '../util/digest.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { RunContext } from './run-context.ts';
 
-export /** Stage 4, load, then stage 5, record: the manifest rewritten with the load's record. */
-async function load(
+/** Stage 5, load, then stage 6, record: the manifest rewritten with the load's record. */
+export async function load(
   ctx: RunContext,
   log: RunContext['log'],
   warehouse: Warehouse,

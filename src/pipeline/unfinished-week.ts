@@ -5,10 +5,9 @@
  * the stop ended the wait for it; the run goes on to the next week, and ends with its summary.
  */
 import { oneLine } from '../errors.ts';
-import type { IsoDate } from '../dates/drop-dates.ts';
+import { sourceUrlFor, type IsoDate } from '../dates/drop-dates.ts';
 import { reasonOf } from '../util/abort.ts';
 import { adviceFor } from './advice.ts';
-import { sourceUrlFor, warehouseUnavailable } from './ingest-week.ts';
 import type { WeekOptions, WeekReport } from './week-report.ts';
 import type { RunContext } from './run-context.ts';
 
@@ -59,6 +58,32 @@ function weekLine(
     seconds: 0,
     detail,
     failedStage,
+  };
+  return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+}
+
+/**
+ * The report of a week whose warehouse could not be opened (a DuckDB file another run held past
+ * the wait): the week failed, and the run goes on to the next.
+ */
+function warehouseUnavailable(
+  ctx: RunContext,
+  date: IsoDate,
+  error: unknown,
+  options: Pick<WeekOptions, 'isLatest'>,
+): WeekReport {
+  ctx.log.error(
+    { event: 'week.failed', dropDate: date, stage: 'load', error: oneLine(error) },
+    'week failed',
+  );
+  const week: WeekReport = {
+    dropDate: date,
+    outcome: 'failed',
+    sourceUrl: sourceUrlFor(ctx.config.sourceUrl, date),
+    bytes: 0,
+    seconds: 0,
+    detail: oneLine(error),
+    failedStage: 'load',
   };
   return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
 }

@@ -118,7 +118,10 @@ export class FlowRunReporter {
     await this.#end('FAILED', 'Failed', oneLine(error));
   }
 
-  /** The run's state type now, or undefined when it cannot be read (a problem for later). */
+  /**
+   * The run's state type now, or undefined when it cannot be read: the cancellation poll then
+   * asks again at its next tick rather than failing the run.
+   */
   async currentState(): Promise<string | undefined> {
     try {
       const { body } = await this.#client.get<FlowRunRecord>(

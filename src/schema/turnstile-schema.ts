@@ -1,7 +1,7 @@
 /**
  * The one owner of the `turnstile_readings` schema. The DuckDB DDL, the Parquet the converter
- * writes (through `duckdbSelectList`) and, later, the BigQuery schema and the terraform table
- * all come from `COLUMNS`, so a column cannot drift between them.
+ * writes (through `duckdbSelectList`), the BigQuery schema (`bigquerySchema`) and the terraform
+ * table (scripts/write-terraform-schema.ts) all come from `COLUMNS`, so a column cannot drift between them.
  */
 
 export const TABLE_NAME = 'turnstile_readings';
