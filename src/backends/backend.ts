@@ -20,6 +20,11 @@ interface BackendDeclaration<Target> {
   accepts(uri: string): boolean;
   /** The URI's parts, checked: a UsageError says what is wrong. */
   parse(uri: string): Target;
+  /**
+   * The path on this machine it keeps its data at (a folder, a DuckDB file), which a run checks
+   * before it fetches anything; undefined for a cloud backend, whose access is checked on open.
+   */
+  localPath(uri: string): string | undefined;
 }
 
 export interface LakeOpenContext {

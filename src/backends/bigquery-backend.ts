@@ -13,6 +13,7 @@ export const bigqueryWarehouseBackend: WarehouseBackend<BigQueryTarget> = {
   capabilities: BIGQUERY_WAREHOUSE_CAPABILITIES,
   accepts: (uri) => /^bigquery:\/\//i.test(uri),
   parse: parseBigQueryUri,
+  localPath: () => undefined,
   async open(uri, options) {
     const { BigQueryWarehouse, emulatorBigQuery } =
       await import('../warehouse/bigquery/bigquery-warehouse.ts');

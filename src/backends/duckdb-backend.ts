@@ -20,6 +20,9 @@ export const duckdbWarehouseBackend: WarehouseBackend<{ path: string }> = {
     if (!this.accepts(uri)) throw new UsageError(`--warehouse ${uri}: expected a DuckDB file path`);
     return { path: pathOf(uri) };
   },
+  localPath(uri) {
+    return this.parse(uri).path;
+  },
   async open(uri, options) {
     const { DuckDBWarehouse } = await import('../warehouse/duckdb/duckdb-warehouse.ts');
     return DuckDBWarehouse.open(this.parse(uri).path, options);

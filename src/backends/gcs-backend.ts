@@ -9,6 +9,7 @@ export const gcsLakeBackend: LakeBackend<{ bucket: string; prefix: string }> = {
   capabilities: GCS_LAKE_CAPABILITIES,
   accepts: (uri) => /^gs:\/\//i.test(uri),
   parse: parseGcsUri,
+  localPath: () => undefined,
   async open(uri, { overrides, signal }) {
     const { GcsLake, emulatorStorage } = await import('../lake/gcs/gcs-lake.ts');
     const emulator = overrides.gcsEmulator;

@@ -9,6 +9,9 @@ export const localLakeBackend: LakeBackend<{ path: string }> = {
   capabilities: LOCAL_LAKE_CAPABILITIES,
   accepts: (uri) => uri.startsWith('file://') || !ANY_SCHEME.test(uri),
   parse: (uri) => ({ path: uri.startsWith('file://') ? fileURLToPath(uri) : uri }),
+  localPath(uri) {
+    return this.parse(uri).path;
+  },
   async open(uri, { signal }) {
     const { LocalLake } = await import('../lake/local/local-lake.ts');
     return new LocalLake(this.parse(uri).path, signal);

@@ -40,6 +40,16 @@ export function checkLoadsFrom(warehouse: WarehouseBackend, lake: Lake): void {
   );
 }
 
+/**
+ * The local path of the lake or warehouse `uri` names, or undefined: a cloud backend, or a URI
+ * no backend takes (refused where it is resolved and where it is opened).
+ */
+export function localPathOf(role: 'lake' | 'warehouse', uri: string): string | undefined {
+  const backends: readonly (LakeBackend | WarehouseBackend)[] =
+    role === 'lake' ? LAKE_BACKENDS : WAREHOUSE_BACKENDS;
+  return backends.find((backend) => backend.accepts(uri))?.localPath(uri);
+}
+
 function pick<Backend extends { accepts(uri: string): boolean; forms: readonly string[] }>(
   backends: readonly Backend[],
   uri: string,

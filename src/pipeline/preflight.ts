@@ -13,10 +13,10 @@
 import { constants } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
 import { ENV } from '../config.ts';
 import { UsageError } from '../errors.ts';
+import { localPathOf } from '../backends/registry.ts';
 
 /** DuckDB's file header: an 8-byte checksum, then the magic bytes "DUCK" (storage format). */
 const DUCKDB_MAGIC = Buffer.from('DUCK', 'latin1');
@@ -33,10 +33,10 @@ export async function preflight(config: Pick<Config, 'workDir' | 'lake' | 'wareh
     existing === resolve(config.workDir) ? workDir : `${workDir}: ${existing}`,
   );
 
-  const lake = localLakePath(config.lake);
+  const lake = localPathOf('lake', config.lake);
   if (lake !== undefined) await folderToBe(lake, `the lake ${config.lake} (--lake, ${ENV.lake})`);
 
-  const warehouse = duckdbPath(config.warehouse);
+  const warehouse = localPathOf('warehouse', config.warehouse);
   if (warehouse !== undefined)
     await duckdbFile(warehouse, `the warehouse ${config.warehouse} (--warehouse, ${ENV.warehouse})`);
 }
@@ -105,19 +105,6 @@ async function statOf(path: string): Promise<Awaited<ReturnType<typeof stat>> | 
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new UsageError(`${path} cannot be checked: ${causeOf(error)}`);
   }
-}
-
-function localLakePath(uri: string): string | undefined {
-  if (/^gs:\/\//i.test(uri)) return undefined;
-  if (uri.startsWith('file://')) return fileURLToPath(uri);
-  // Other schemes are refused when the lake is opened (backends.ts).
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(uri) ? undefined : uri;
-}
-
-function duckdbPath(uri: string): string | undefined {
-  if (/^bigquery:\/\//i.test(uri)) return undefined;
-  const path = uri.replace(/^duckdb:(\/\/)?/i, '');
-  return path === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(path) ? undefined : path;
 }
 
 /** "read-only file system (EROFS)": the OS's words for an errno, without Node's call and path. */

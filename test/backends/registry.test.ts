@@ -14,6 +14,7 @@ import {
   WAREHOUSE_BACKENDS,
   checkLoadsFrom,
   lakeBackendFor,
+  localPathOf,
   warehouseBackendFor,
 } from '../../src/backends/registry.ts';
 import { lazyEngine } from '../../src/duckdb/duckdb-engine.ts';
@@ -57,6 +58,18 @@ describe('the backend a URI names', () => {
       location: 'EU',
     });
     expect(warehouseBackendFor('duckdb://w.duckdb').parse('duckdb://w.duckdb')).toEqual({ path: 'w.duckdb' });
+  });
+});
+
+describe('the local path a run checks before it fetches', () => {
+  it('is the folder or DuckDB file; a cloud backend, or a URI no backend takes, has none', () => {
+    expect(localPathOf('lake', 'file:///data/lake')).toBe('/data/lake');
+    expect(localPathOf('lake', './lake')).toBe('./lake');
+    expect(localPathOf('lake', 'gs://bkt/p')).toBeUndefined();
+    expect(localPathOf('lake', 'ftp://x')).toBeUndefined();
+    expect(localPathOf('warehouse', 'duckdb:w.duckdb')).toBe('w.duckdb');
+    expect(localPathOf('warehouse', 'bigquery://my-project/d')).toBeUndefined();
+    expect(localPathOf('warehouse', 'duckdb:')).toBeUndefined();
   });
 });
 
