@@ -130,7 +130,7 @@ describe('startFakeGcs', () => {
   // (without calling stop(): an 'exit' hook kills it) or SIGKILLed (the watchdog sees its pipe close).
   for (const ending of ['exits without stop()', 'is SIGKILLed'] as const) {
     it(`is killed when the process that started it ${ending}`, async () => {
-      const helper = pathToFileURL(join(import.meta.dirname, 'support/fake-gcs.ts')).href;
+      const helper = pathToFileURL(join(import.meta.dirname, '../support/peers/fake-gcs.ts')).href;
       const script =
         `import { startFakeGcs } from ${JSON.stringify(helper)};\n` +
         `const gcs = await startFakeGcs();\n` +
