@@ -1,5 +1,7 @@
 /**
- * One week through every stage: fetch → convert → measure and gate → store → load → record.
+ * One week through every stage, numbered as in docs/design.md: 1. fetch (fetch/fetch-week.ts)
+ * → 2. convert (convert/convert-week.ts) → 3. measure and gate (gate-week.ts) → 4. store
+ * (lake/week-store.ts) → 5. load → 6. record (load-week.ts). This file is the orchestration.
  * What the week needs is decided first, from the stores themselves (week-decision.ts):
  *
  * - `nothing`: the current version passed the gate and the lake and warehouse hold it exactly:
@@ -33,8 +35,9 @@ import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
 import type { WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
 
-export type { ProgressEvent, WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
 import { reasonOf, throwIfStopped } from '../util/abort.ts';
+
+export type { ProgressEvent, WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
 
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
 const FETCH_LOG_STEP = 8 * 1024 * 1024;
