@@ -13,7 +13,7 @@
  * grouping key) and adds it to every sample itself, so a push body carries none.
  */
 import type { RunSummary } from '../pipeline/week-report.ts';
-import type { WeekOutcome, WeekReport, WeekStage } from '../pipeline/week-report.ts';
+import { WEEK_OUTCOMES, type WeekOutcome, type WeekReport, type WeekStage } from '../pipeline/week-report.ts';
 
 export const METRIC = {
   weekRows: 'mta_ingest_week_rows',
@@ -27,15 +27,7 @@ export const METRIC = {
   lastSuccess: 'mta_ingest_last_success_timestamp_seconds',
 } as const;
 
-export const OUTCOMES: readonly WeekOutcome[] = [
-  'loaded',
-  'already-loaded',
-  'not-published',
-  'suspect',
-  'failed',
-  'interrupted',
-  'skipped',
-];
+export const OUTCOMES: readonly WeekOutcome[] = WEEK_OUTCOMES;
 /** In pipeline order. */
 export const STAGES: readonly WeekStage[] = ['fetch', 'convert', 'measure', 'store', 'load'];
 

@@ -11,8 +11,16 @@ import type { ExitCode, FailureKind } from '../errors.ts';
  * the plausibility gate (not loaded). `interrupted`: a signal stopped it mid-week (nothing
  * half-written). `skipped`: a signal stopped the run before the week began.
  */
-export type WeekOutcome =
-  'loaded' | 'already-loaded' | 'not-published' | 'suspect' | 'failed' | 'interrupted' | 'skipped';
+export const WEEK_OUTCOMES = [
+  'loaded',
+  'already-loaded',
+  'not-published',
+  'suspect',
+  'failed',
+  'interrupted',
+  'skipped',
+] as const;
+export type WeekOutcome = (typeof WEEK_OUTCOMES)[number];
 
 export interface WeekReport {
   dropDate: IsoDate;

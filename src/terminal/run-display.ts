@@ -7,7 +7,7 @@
  * - `quiet`: nothing (the exit code and the JSON log on stderr tell);
  * - `json`: one JSON document at the end, for machines.
  */
-import type { ProgressEvent, WeekReport } from '../pipeline/week-report.ts';
+import { WEEK_OUTCOMES, type ProgressEvent, type WeekReport } from '../pipeline/week-report.ts';
 import type { RunSummary } from '../pipeline/week-report.ts';
 import { formatWeekLine } from '../cli-output.ts';
 
@@ -110,19 +110,10 @@ export class RunDisplay {
 
 /** The end-of-run table: weeks by outcome, with their rows and bytes. */
 export function summaryTable(summary: RunSummary, seconds: number): string {
-  const outcomes = [
-    'loaded',
-    'already-loaded',
-    'not-published',
-    'suspect',
-    'failed',
-    'interrupted',
-    'skipped',
-  ] as const;
   /** Shown even when no week had them; the rarer outcomes only when a week had one. */
   const always: readonly string[] = ['loaded', 'already-loaded', 'not-published', 'failed'];
   const lines = [`Summary of run ${summary.runId}`];
-  for (const outcome of outcomes) {
+  for (const outcome of WEEK_OUTCOMES) {
     const weeks = summary.weeks.filter((w) => w.outcome === outcome);
     if (weeks.length === 0 && !always.includes(outcome)) continue;
     const rows = weeks.reduce((sum, w) => sum + (w.rows ?? 0), 0);
