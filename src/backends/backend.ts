@@ -18,8 +18,8 @@ interface BackendDeclaration<Target> {
   readonly forms: readonly string[];
   /** Whether `uri` names this backend (by its scheme; the default backends: by having none). */
   accepts(uri: string): boolean;
-  /** The URI's parts, checked: a UsageError says what is wrong. */
-  parse(uri: string): Target;
+  /** The URI's parts, checked: a UsageError says what is wrong, naming the URI as `name` (a flag, a variable, a block field). */
+  parse(uri: string, name?: string): Target;
   /**
    * The path on this machine it keeps its data at (a folder, a DuckDB file), which a run checks
    * before it fetches anything; undefined for a cloud backend, whose access is checked on open.

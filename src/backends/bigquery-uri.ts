@@ -11,13 +11,14 @@ export interface BigQueryTarget {
   location: string;
 }
 
-export function parseBigQueryUri(uri: string): BigQueryTarget {
+/** `name`: where the URI came from (a flag, a variable, a block), for the message. */
+export function parseBigQueryUri(uri: string, name = '--warehouse'): BigQueryTarget {
   const match =
     /^bigquery:\/\/((?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9])\/([A-Za-z0-9_]{1,1024})(?:\?location=([A-Za-z0-9-]{2,40}))?$/.exec(
       uri,
     );
   if (!match?.[1] || !match[2]) {
-    throw new UsageError(`--warehouse ${uri}: expected bigquery://PROJECT/DATASET[?location=LOCATION]`);
+    throw new UsageError(`${name} ${uri}: expected bigquery://PROJECT/DATASET[?location=LOCATION]`);
   }
   return { projectId: match[1], datasetId: match[2], location: (match[3] ?? 'US').toUpperCase() };
 }

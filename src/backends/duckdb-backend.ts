@@ -16,8 +16,8 @@ export const duckdbWarehouseBackend: WarehouseBackend<{ path: string }> = {
     const path = pathOf(uri);
     return path !== '' && !ANY_SCHEME.test(path);
   },
-  parse(uri) {
-    if (!this.accepts(uri)) throw new UsageError(`--warehouse ${uri}: expected a DuckDB file path`);
+  parse(uri, name = '--warehouse') {
+    if (!this.accepts(uri)) throw new UsageError(`${name} ${uri}: expected a DuckDB file path`);
     return { path: pathOf(uri) };
   },
   localPath(uri) {

@@ -78,8 +78,8 @@ describe('blocks', () => {
       JSON.stringify({
         description: 'every setting',
         source: { url: 'https://mirror.example/t', fetchTimeoutMs: 10, fetchAttempts: 2, fetchBackoffMs: 0 },
-        lake: { uri: 'gs://b/p', gcsEmulator: 'http://127.0.0.1:1' },
-        warehouse: { uri: 'bigquery://p/d', bigqueryEmulator: 'http://127.0.0.1:2', lockWaitMs: 5000 },
+        lake: { uri: 'gs://bkt/p', gcsEmulator: 'http://127.0.0.1:1' },
+        warehouse: { uri: 'bigquery://proj-1/d', bigqueryEmulator: 'http://127.0.0.1:2', lockWaitMs: 5000 },
         container: { image: 'img:1', pullPolicy: 'Never' },
         worker: { workDir: '/scratch' },
       }),
@@ -90,8 +90,8 @@ describe('blocks', () => {
     const config = resolveConfig({}, {}, flat);
     expect(config).toMatchObject({
       sourceUrl: 'https://mirror.example/t',
-      lake: 'gs://b/p',
-      warehouse: 'bigquery://p/d',
+      lake: 'gs://bkt/p',
+      warehouse: 'bigquery://proj-1/d',
       workDir: '/scratch',
       gcsEmulator: 'http://127.0.0.1:1',
       bigqueryEmulator: 'http://127.0.0.1:2',

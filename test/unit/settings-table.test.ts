@@ -100,8 +100,21 @@ describe('messages name where a value came from', () => {
       /^MTA_INGEST_WAREHOUSE s3:/,
     );
     expect(() => resolveConfig({ warehouse: 'duckdb:' }, {})).toThrow(/^--warehouse duckdb:/);
-    expect(resolveConfig({ warehouse: 'bigquery://p/d' }, {}).warehouse).toBe('bigquery://p/d');
+    expect(resolveConfig({ warehouse: 'bigquery://proj-1/d' }, {}).warehouse).toBe('bigquery://proj-1/d');
     expect(resolveConfig({ lake: 'file:///tmp/l' }, {}).lake).toBe('file:///tmp/l');
+  });
+
+  it('a URI of a known backend but malformed, refused while resolving, naming its source', () => {
+    // A project id is 6 to 30 characters; a bucket name at least 3.
+    expect(() => resolveConfig({}, { MTA_INGEST_WAREHOUSE: 'bigquery://p/d' })).toThrow(
+      /^MTA_INGEST_WAREHOUSE bigquery:\/\/p\/d: expected bigquery:\/\/PROJECT\/DATASET/,
+    );
+    expect(() => resolveConfig({}, { MTA_INGEST_LAKE: 'gs://b/p' })).toThrow(
+      /^MTA_INGEST_LAKE gs:\/\/b\/p: not a gs:\/\/bucket/,
+    );
+    expect(() => resolveConfig({ lake: 'gs://bkt/../x' }, {})).toThrow(
+      /^--lake gs:\/\/bkt\/\.\.\/x: the prefix/,
+    );
   });
 
   it('MTA_INGEST_LAKE=ftp://x mta-ingest plan blames the variable, not --lake', async () => {
