@@ -2,7 +2,7 @@
  * How results look in a terminal or a log file: one line per week, aligned, and tables for
  * plan and status. Pure functions of the core's results; `cli.ts` does the printing.
  */
-import type { WeekReport } from './pipeline/week-report.ts';
+import type { WeekResult } from './pipeline/week-result.ts';
 import type { PlannedWeek } from './commands/plan.ts';
 import type { WeekStatus } from './commands/status.ts';
 import type { WeekReportTable } from './commands/report.ts';
@@ -16,7 +16,7 @@ function megabytes(bytes: number | undefined): string {
 }
 
 /** `2023-06-03  loaded          253,237 rows        0 rejects   33.2 MB    1.3 s  detail` */
-export function formatWeekLine(week: WeekReport): string {
+export function formatWeekLine(week: WeekResult): string {
   const columns = [
     week.dropDate,
     week.outcome.padEnd(14),

@@ -8,9 +8,9 @@ import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ingestWeek } from '../pipeline/ingest-week.ts';
-import type { ProgressEvent, RunSummary, WeekReport } from '../pipeline/week-report.ts';
+import type { ProgressEvent, RunSummary, WeekResult } from '../pipeline/week-result.ts';
 
-export type { RunSummary } from '../pipeline/week-report.ts';
+export type { RunSummary } from '../pipeline/week-result.ts';
 import { skippedWeek, warehouseFailedWeek } from '../pipeline/unfinished-week.ts';
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import { preflight } from '../pipeline/preflight.ts';
@@ -32,7 +32,7 @@ export interface RunOptions {
   now: Date;
   log: Logger;
   signal?: AbortSignal | undefined;
-  onWeek?: ((week: WeekReport) => void) | undefined;
+  onWeek?: ((week: WeekResult) => void) | undefined;
   overrides?: BackendOverrides | undefined;
   /** Live progress events, for a terminal display. */
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -60,7 +60,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
     options.overrides,
     options.onProgress,
   );
-  const weeks: WeekReport[] = [];
+  const weeks: WeekResult[] = [];
   try {
     ctx.log.info(
       {
@@ -115,7 +115,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
  * week failed, 4 if any was held back as suspect, 3 if any was not published, else 0.
  */
 export function exitCodeFor(
-  weeks: readonly WeekReport[],
+  weeks: readonly WeekResult[],
   interrupted: false | 'SIGINT' | 'SIGTERM' = false,
 ): ExitCode {
   if (interrupted === 'SIGINT') return ExitCode.interruptedBySigint;

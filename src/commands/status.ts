@@ -23,7 +23,7 @@ export interface WeekStatus {
   warehouse: 'loaded' | 'not loaded' | 'other version' | 'drift' | 'loaded, no manifest';
   loadedAt: string | undefined;
   manifestUri: string | undefined;
-  /** The week's quality report, from its manifest. */
+  /** The week's quality figures, from its manifest. */
   quality: WeekQuality | undefined;
   /** The gate's reasons for the latest version held back as suspect, if one is pending. */
   suspect: string[] | undefined;

@@ -21,7 +21,7 @@ import type { Manifest } from '../manifest/manifest.ts';
 import { assessWeek } from '../pipeline/week-decision.ts';
 import { digestFile } from '../util/digest.ts';
 import { runCommand } from './run.ts';
-import type { RunSummary } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 
 export interface VerifiedWeek {

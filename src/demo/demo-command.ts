@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { ExitCode } from '../errors.ts';
 import { runCommand } from '../commands/run.ts';
 import { reportCommand, type WeekReportTable } from '../commands/report.ts';
-import type { WeekReport } from '../pipeline/week-report.ts';
+import type { WeekResult } from '../pipeline/week-result.ts';
 import { DEMO_DROP_DATE, startDemoSource } from './demo-source.ts';
 
 /** The Monday after the sample's drop date, so the date is never "in the future". */
@@ -28,7 +28,7 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
-  weeks: WeekReport[];
+  weeks: WeekResult[];
   /** The top 10 stations; empty when the week did not load. */
   report: WeekReportTable;
   /** Absolute paths, ready for `mta-ingest status --lake … --warehouse …`. */

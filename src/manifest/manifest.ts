@@ -56,7 +56,7 @@ export interface Manifest {
   rows: number;
   rejects: number;
   readings: { from?: string | undefined; to?: string | undefined };
-  /** The week's quality report (quality/week-quality.ts); absent in manifests written before it. */
+  /** The week's quality figures (quality/week-quality.ts); absent in manifests written before it. */
   quality?: WeekQuality | undefined;
   objects: { raw: ManifestObject; parquet: ManifestObject; rejects?: ManifestObject | undefined };
   load?: { warehouse: string; jobId: string; rows: number; loadedAt: string } | undefined;

@@ -11,7 +11,7 @@
  * The timestamps are the wall clock when the run ended, not MTA_INGEST_NOW: a backfill run "as
  * of" an old date still succeeded now, and alerts compare these with time().
  */
-import type { RunSummary } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
 import { UsageError, oneLine } from '../errors.ts';
 import { pushMetrics, readLastSuccess, writeMetricsFile } from './metrics-sinks.ts';
 import { renderRunMetrics } from './run-metrics.ts';

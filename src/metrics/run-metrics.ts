@@ -12,8 +12,8 @@
  * textfile every sample carries `job="<job>"`; the Pushgateway takes the job from its URL (the
  * grouping key) and adds it to every sample itself, so a push body carries none.
  */
-import type { RunSummary } from '../pipeline/week-report.ts';
-import { WEEK_OUTCOMES, type WeekOutcome, type WeekReport, type WeekStage } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
+import { WEEK_OUTCOMES, type WeekOutcome, type WeekResult, type WeekStage } from '../pipeline/week-result.ts';
 
 export const METRIC = {
   weekRows: 'mta_ingest_week_rows',
@@ -97,7 +97,7 @@ export function renderRunMetrics(summary: RunSummary, options: RenderOptions): s
     .join('');
 }
 
-function countOf(weeks: readonly WeekReport[], outcome: WeekOutcome): number {
+function countOf(weeks: readonly WeekResult[], outcome: WeekOutcome): number {
   return weeks.filter((w) => w.outcome === outcome).length;
 }
 

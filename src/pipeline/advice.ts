@@ -1,13 +1,13 @@
 /**
  * What to do next about a week that did not load: one sentence a person can act on, by
- * outcome and by the stage that failed. It travels in the week's report, so terminals, logs
+ * outcome and by the stage that failed. It travels in the week's result, so terminals, logs
  * and JSON consumers all get it.
  */
-import type { WeekReport, WeekStage } from './week-report.ts';
+import type { WeekResult, WeekStage } from './week-result.ts';
 import { localFaultInText, type FailureKind } from '../errors.ts';
 
 export function adviceFor(
-  week: Pick<WeekReport, 'outcome' | 'failedStage' | 'detail'> & {
+  week: Pick<WeekResult, 'outcome' | 'failedStage' | 'detail'> & {
     dropDate?: string;
     /** What failed, when known more precisely than the stage (errors.ts, failureKindOf). */
     failure?: FailureKind | undefined;

@@ -1,5 +1,5 @@
 /**
- * Stage 3, measure and gate: the converted week's quality report (week-quality.ts), then the
+ * Stage 3, measure and gate: the converted week's quality figures (week-quality.ts), then the
  * plausibility gate's verdict on its figures against the current version and recent weeks
  * (plausibility-gate.ts). With `--strict`, a week whose quality falls short is refused here,
  * before anything is stored.
@@ -12,7 +12,7 @@ import { parseManifest, type Manifest } from '../manifest/manifest.ts';
 import { judgeWeek, measureFigures, type GateVerdict } from '../quality/plausibility-gate.ts';
 import { measureWeek, strictFailure, type WeekQuality } from '../quality/week-quality.ts';
 import { recentWeeks } from './week-decision.ts';
-import type { WeekOptions } from './week-report.ts';
+import type { WeekOptions } from './week-result.ts';
 
 export interface GatedWeek {
   quality: WeekQuality;

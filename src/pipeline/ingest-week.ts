@@ -33,11 +33,11 @@ import { gateWeek } from './gate-week.ts';
 import { load, loadFromLake } from './load-week.ts';
 import { draftOf } from './version-draft.ts';
 import type { RunContext, WeekResources } from './run-context.ts';
-import type { WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
+import type { WeekOptions, WeekOutcome, WeekResult, WeekStage } from './week-result.ts';
 
 import { reasonOf, throwIfStopped } from '../util/abort.ts';
 
-export type { ProgressEvent, WeekOptions, WeekOutcome, WeekReport, WeekStage } from './week-report.ts';
+export type { ProgressEvent, WeekOptions, WeekOutcome, WeekResult, WeekStage } from './week-result.ts';
 
 /** A `fetch.progress` debug event every this many bytes (a kill point inside the download). */
 const FETCH_LOG_STEP = 8 * 1024 * 1024;
@@ -47,7 +47,7 @@ export async function ingestWeek(
   week: WeekResources,
   date: IsoDate,
   options: WeekOptions,
-): Promise<WeekReport> {
+): Promise<WeekResult> {
   const started = performance.now();
   const url = sourceUrlFor(ctx.config.sourceUrl, date);
   const log = ctx.log.child({ dropDate: date });
@@ -69,8 +69,8 @@ export async function ingestWeek(
       return ms;
     };
   };
-  const report = (outcome: WeekOutcome, fields: Partial<WeekReport> = {}): WeekReport => {
-    const week: WeekReport = {
+  const report = (outcome: WeekOutcome, fields: Partial<WeekResult> = {}): WeekResult => {
+    const week: WeekResult = {
       dropDate: date,
       outcome,
       sourceUrl: url,

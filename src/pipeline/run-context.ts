@@ -16,7 +16,7 @@ import type { Lake } from '../lake/lake.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { Logger } from '../log.ts';
 import { lazyEngine, type DuckDBEngineProvider } from '../duckdb/duckdb-engine.ts';
-import type { ProgressEvent } from './week-report.ts';
+import type { ProgressEvent } from './week-result.ts';
 import {
   openLake,
   openWarehouse,

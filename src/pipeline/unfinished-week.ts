@@ -8,7 +8,7 @@ import { oneLine } from '../errors.ts';
 import { sourceUrlFor, type IsoDate } from '../dates/drop-dates.ts';
 import { reasonOf } from '../util/abort.ts';
 import { adviceFor } from './advice.ts';
-import type { WeekOptions, WeekReport } from './week-report.ts';
+import type { WeekOptions, WeekResult } from './week-result.ts';
 import type { RunContext } from './run-context.ts';
 
 /** A week not begun: the run was stopped (SIGINT/SIGTERM) before it. */
@@ -17,7 +17,7 @@ export function skippedWeek(
   date: IsoDate,
   signal: AbortSignal,
   options: Pick<WeekOptions, 'isLatest'>,
-): WeekReport {
+): WeekResult {
   const detail = `not begun: ${reasonOf(signal)}`;
   ctx.log.info({ event: 'week.skipped', dropDate: date, reason: reasonOf(signal) }, 'week skipped');
   return weekLine(ctx, date, 'skipped', detail, undefined, options);
@@ -32,7 +32,7 @@ export function warehouseFailedWeek(
   date: IsoDate,
   error: unknown,
   options: Pick<WeekOptions, 'isLatest'>,
-): WeekReport {
+): WeekResult {
   if (!ctx.signal?.aborted) return warehouseUnavailable(ctx, date, error, options);
   const detail = `${reasonOf(ctx.signal)} while opening or closing the warehouse (nothing of the week was written)`;
   ctx.log.warn(
@@ -47,10 +47,10 @@ function weekLine(
   date: IsoDate,
   outcome: 'skipped' | 'interrupted',
   detail: string,
-  failedStage: WeekReport['failedStage'],
+  failedStage: WeekResult['failedStage'],
   options: Pick<WeekOptions, 'isLatest'>,
-): WeekReport {
-  const week: WeekReport = {
+): WeekResult {
+  const week: WeekResult = {
     dropDate: date,
     outcome,
     sourceUrl: sourceUrlFor(ctx.config.sourceUrl, date),
@@ -71,12 +71,12 @@ function warehouseUnavailable(
   date: IsoDate,
   error: unknown,
   options: Pick<WeekOptions, 'isLatest'>,
-): WeekReport {
+): WeekResult {
   ctx.log.error(
     { event: 'week.failed', dropDate: date, stage: 'load', error: oneLine(error) },
     'week failed',
   );
-  const week: WeekReport = {
+  const week: WeekResult = {
     dropDate: date,
     outcome: 'failed',
     sourceUrl: sourceUrlFor(ctx.config.sourceUrl, date),

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../log.ts';
 import { MtaIngestError, oneLine } from '../errors.ts';
-import type { RunSummary } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
 import type { PrefectClient } from './prefect-client.ts';
 import { stateMessage, weekSummaryMarkdown } from './week-summary-markdown.ts';
 

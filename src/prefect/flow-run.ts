@@ -12,7 +12,7 @@
  * Cancelled) it stops the way a SIGTERM stops it (it sends itself one: the CLI's one stop path,
  * weeks not done get their line), then sets the flow run Cancelled with the weeks' summary.
  */
-import type { RunSummary } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
 import type { Logger } from '../log.ts';
 import { PREFECT_ENV, PrefectClient } from './prefect-client.ts';
 import { FlowRunReporter } from './flow-run-reporter.ts';

@@ -3,8 +3,8 @@
  * one-line message for its final state (what Prefect's UI shows next to Completed or Failed).
  * Pure functions of the run's summary.
  */
-import type { RunSummary } from '../pipeline/week-report.ts';
-import type { WeekReport } from '../pipeline/week-report.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
+import type { WeekResult } from '../pipeline/week-result.ts';
 import { oneLine } from '../errors.ts';
 
 const count = new Intl.NumberFormat('en-US');
@@ -52,7 +52,7 @@ export function stateMessage(summary: RunSummary, interrupted: boolean): string 
   return capped([head, ...reasons].join('; '));
 }
 
-function outcomeCounts(weeks: readonly WeekReport[]): string {
+function outcomeCounts(weeks: readonly WeekResult[]): string {
   const byOutcome = new Map<string, number>();
   for (const week of weeks) byOutcome.set(week.outcome, (byOutcome.get(week.outcome) ?? 0) + 1);
   const rows = weeks.filter((w) => w.outcome === 'loaded').reduce((sum, w) => sum + (w.rows ?? 0), 0);

@@ -1,5 +1,5 @@
 /**
- * A week's quality report, measured in DuckDB on the week's Parquet right after conversion,
+ * A week's quality figures, measured in DuckDB on the week's Parquet right after conversion,
  * recorded in the manifest and shown by `status`. These are the things an analyst would
  * otherwise find the hard way: readings twice over, readings from another week, counters that
  * run backwards, and how much of the week is recovered (off-grid) audits.

@@ -7,8 +7,8 @@
  * - `quiet`: nothing (the exit code and the JSON log on stderr tell);
  * - `json`: one JSON document at the end, for machines.
  */
-import { WEEK_OUTCOMES, type ProgressEvent, type WeekReport } from '../pipeline/week-report.ts';
-import type { RunSummary } from '../pipeline/week-report.ts';
+import { WEEK_OUTCOMES, type ProgressEvent, type WeekResult } from '../pipeline/week-result.ts';
+import type { RunSummary } from '../pipeline/week-result.ts';
 import { formatWeekLine } from '../cli-output.ts';
 
 export type OutputMode = 'live' | 'lines' | 'quiet' | 'json';
@@ -70,7 +70,7 @@ export class RunDisplay {
     if (forced || this.now() - this.lastDraw >= REDRAW_MS) this.draw();
   }
 
-  week(week: WeekReport): void {
+  week(week: WeekResult): void {
     if (this.mode === 'live' || this.mode === 'lines') {
       this.clear();
       this.stream.write(`${formatWeekLine(week)}\n`);

@@ -22,7 +22,7 @@ import { validateBlock } from '../../src/blocks.ts';
 import { choiceFromParameters } from '../../src/prefect/flow-run-parameters.ts';
 import { jobVariables, readDefinitions } from '../../src/prefect/prefect-deploy.ts';
 import { stateMessage, weekSummaryMarkdown } from '../../src/prefect/week-summary-markdown.ts';
-import type { RunSummary } from '../../src/pipeline/week-report.ts';
+import type { RunSummary } from '../../src/pipeline/week-result.ts';
 
 const IMAGE = 'mtaingest/mta-ingest:0.1.0';
 const BLOCK = 'nyc';

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunSummary } from '../../src/pipeline/week-report.ts';
+import type { RunSummary } from '../../src/pipeline/week-result.ts';
 import { renderRunMetrics } from '../../src/metrics/run-metrics.ts';
 import { pushUrlFor, readLastSuccess, writeMetricsFile } from '../../src/metrics/metrics-sinks.ts';
 import { metricsTargetsOf, publishRunMetrics } from '../../src/metrics/publish-metrics.ts';

@@ -12,8 +12,8 @@ import {
   summaryTable,
   type DisplayStream,
 } from '../../src/terminal/run-display.ts';
-import type { RunSummary } from '../../src/pipeline/week-report.ts';
-import type { WeekReport } from '../../src/pipeline/week-report.ts';
+import type { RunSummary } from '../../src/pipeline/week-result.ts';
+import type { WeekResult } from '../../src/pipeline/week-result.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { runWorker } from '../support/harnesses/cli.ts';
 import { realWeekFile } from '../support/fixtures/real-week.ts';
@@ -35,7 +35,7 @@ class FakeTerminal implements DisplayStream {
   }
 }
 
-const week: WeekReport = {
+const week: WeekResult = {
   dropDate: '2023-06-03',
   outcome: 'loaded',
   sourceUrl: 'http://127.0.0.1/turnstile_230603.txt',

@@ -1,5 +1,5 @@
 /**
- * The week's quality report: on the real week its figures equal the same figures computed here
+ * The week's quality figures: on the real week its figures equal the same figures computed here
  * by a separate query over the raw source file (read as text, not through the worker's typed
  * reader); `--strict` refuses a week with rejects or duplicate readings.
  */
@@ -40,7 +40,7 @@ async function manifestQuality(): Promise<WeekQuality> {
   return (JSON.parse(text) as { quality: WeekQuality }).quality;
 }
 
-describe('the quality report', () => {
+describe('the quality figures', () => {
   it('equals the same figures computed from the raw source', async () => {
     const result = await run();
     expect(result.code, result.stderr).toBe(0);

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/commands/run.ts';
-import type { WeekReport } from '../../src/pipeline/week-report.ts';
+import type { WeekResult } from '../../src/pipeline/week-result.ts';
 import { runCli } from '../support/harnesses/cli.ts';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 
-const week = (outcome: WeekReport['outcome']): WeekReport => ({
+const week = (outcome: WeekResult['outcome']): WeekResult => ({
   dropDate: '2023-06-03',
   outcome,
   sourceUrl: 'http://127.0.0.1/x',

@@ -1,6 +1,7 @@
 /**
- * What a run reports: each week's outcome and figures, live progress events, and the run's
- * summary. A module of its own so that the pipeline, the commands, the terminal display,
+ * What a run gives back: each week's result (its outcome and figures), live progress events,
+ * and the run's summary. "Report" names one thing only: the `report` command (a week's busiest
+ * stations). A module of its own so that the pipeline, the commands, the terminal display,
  * Prefect and metrics all import the results without importing each other.
  */
 import type { IsoDate } from '../dates/drop-dates.ts';
@@ -22,7 +23,7 @@ export const WEEK_OUTCOMES = [
 ] as const;
 export type WeekOutcome = (typeof WEEK_OUTCOMES)[number];
 
-export interface WeekReport {
+export interface WeekResult {
   dropDate: IsoDate;
   outcome: WeekOutcome;
   sourceUrl: string;
@@ -67,9 +68,9 @@ export interface WeekOptions {
   accept?: boolean;
 }
 
-/** A run: its id, every selected week's report, and the exit code decided from them. */
+/** A run: its id, every selected week's result, and the exit code decided from them. */
 export interface RunSummary {
   runId: string;
-  weeks: WeekReport[];
+  weeks: WeekResult[];
   exitCode: ExitCode;
 }
