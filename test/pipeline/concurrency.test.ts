@@ -16,7 +16,6 @@
  * the warehouse (the DuckDB file; the stand-in's table contents, which its load jobs really read
  * from the lake) and the lake.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import { startSourceServer, type SourceServer } from '../support/peers/source-se
 import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { realWeekFile } from '../support/fixtures/real-week.ts';
+import { holdFile } from '../support/harnesses/signal-fixtures.ts';
 import {
   TABLE_KEY,
   WEEKS,
@@ -196,31 +196,6 @@ describe('two runs of the same weeks at once', () => {
 });
 
 describe('waiting for a DuckDB warehouse another process holds', () => {
-  /** A process that holds the file (as a run, or a DuckDB shell, would) until it is killed. */
-  async function holdFile(file: string) {
-    const script = `import { DuckDBInstance } from '@duckdb/node-api';
-      const db = await (await DuckDBInstance.create(':memory:')).connect();
-      await db.run(\`ATTACH '${file}' AS held\`);
-      console.log('held');
-      setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: process.cwd(),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.once('data', () => resolve());
-      child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    return {
-      pid: child.pid,
-      release: async () => {
-        child.kill('SIGKILL');
-        await exited;
-      },
-    };
-  }
-
   async function open(file: string, lockWaitMs: number) {
     const engine = lazyEngine({ tempDirectory: join(base, 'spill') });
     try {

@@ -29,6 +29,7 @@ import {
   WEEK,
   expectStopped,
   holdFile,
+  signalRunArgs,
   measured,
 } from '../support/harnesses/signal-fixtures.ts';
 
@@ -45,27 +46,8 @@ function freshDir(): Promise<string> {
   return mkdir(join(dir, 'work'), { recursive: true }).then(() => dir);
 }
 
-/** `run` of the selected weeks into `dir`'s local lake and DuckDB warehouse, JSON out, debug log. */
-function runArgs(dir: string, ...selection: string[]): string[] {
-  return [
-    'run',
-    ...(selection.length > 0 ? selection : ['--date', WEEK]),
-    '--source-url',
-    source.baseUrl,
-    '--lake',
-    join(dir, 'lake'),
-    '--warehouse',
-    join(dir, 'wh.duckdb'),
-    '--work-dir',
-    join(dir, 'work'),
-    '--json',
-    '--log-level',
-    'debug',
-  ];
-}
-
 function startRun(dir: string, ...selection: string[]): SignalRun {
-  return startCli(runArgs(dir, ...selection), { MTA_INGEST_NOW: NOW });
+  return startCli(signalRunArgs(source.baseUrl, dir, ...selection), { MTA_INGEST_NOW: NOW });
 }
 
 beforeAll(async () => {
@@ -212,7 +194,7 @@ describe('the other commands stop within 3 s', () => {
   it('run inside a Prefect flow run whose server never answers, SIGTERM', async () => {
     const silent = await startSilentServer();
     try {
-      const run = startCli(runArgs(await freshDir()), {
+      const run = startCli(signalRunArgs(source.baseUrl, await freshDir()), {
         MTA_INGEST_NOW: NOW,
         PREFECT_API_URL: `${silent.url}/api`,
         PREFECT__FLOW_RUN_ID: '00000000-0000-0000-0000-000000000001',
@@ -228,7 +210,7 @@ describe('the other commands stop within 3 s', () => {
   it('as PID 1 (a container without an init), SIGTERM still stops a run', async () => {
     const dir = await freshDir();
     source.fault(FILE, { kind: 'stall', afterBytes: 64 * 1024, ms: 600_000 });
-    const run = startCli(runArgs(dir), { MTA_INGEST_NOW: NOW }, [
+    const run = startCli(signalRunArgs(source.baseUrl, dir), { MTA_INGEST_NOW: NOW }, [
       'unshare',
       '--pid',
       '--fork',

@@ -25,6 +25,7 @@ import {
   expectNothingHalfWritten,
   expectStopped,
   holdFile,
+  signalRunArgs,
   measured,
 } from '../support/harnesses/signal-fixtures.ts';
 
@@ -39,34 +40,17 @@ function freshDir(): Promise<string> {
   return mkdir(join(dir, 'work'), { recursive: true }).then(() => dir);
 }
 
-/** `run` of the selected weeks into `dir`'s local lake and DuckDB warehouse, JSON out, debug log. */
-function runArgs(dir: string, ...selection: string[]): string[] {
-  return [
-    'run',
-    ...(selection.length > 0 ? selection : ['--date', WEEK]),
-    '--source-url',
-    source.baseUrl,
-    '--lake',
-    join(dir, 'lake'),
-    '--warehouse',
-    join(dir, 'wh.duckdb'),
-    '--work-dir',
-    join(dir, 'work'),
-    '--json',
-    '--log-level',
-    'debug',
-  ];
-}
-
 function startRun(dir: string, ...selection: string[]): SignalRun {
-  return startCli(runArgs(dir, ...selection), { MTA_INGEST_NOW: NOW });
+  return startCli(signalRunArgs(source.baseUrl, dir, ...selection), { MTA_INGEST_NOW: NOW });
 }
 
 /** A plain rerun on the real week loads it exactly. */
 async function expectRerunLoads(dir: string, ...extra: string[]): Promise<void> {
   source.serve({ name: FILE, path: realWeek });
   source.fault(FILE, undefined);
-  const rerun = await startCli([...runArgs(dir), ...extra], { MTA_INGEST_NOW: NOW }).exited();
+  const rerun = await startCli([...signalRunArgs(source.baseUrl, dir), ...extra], {
+    MTA_INGEST_NOW: NOW,
+  }).exited();
   expect(rerun.code, rerun.stderr.slice(-2000)).toBe(0);
   expect(jsonSummary(rerun.stdout).weeks).toMatchObject([
     { dropDate: WEEK, outcome: 'loaded', rows: REAL_WEEK_ROWS },
@@ -174,7 +158,7 @@ describe('run: every stage stops within 3 s, every week gets its line', () => {
     source.serve({ name: FILE, path: realWeek });
     expect((await startRun(dir).exited()).code).toBe(0);
     source.serve({ name: FILE, path: bigWeek });
-    const run = startCli([...runArgs(dir), '--force'], { MTA_INGEST_NOW: NOW });
+    const run = startCli([...signalRunArgs(source.baseUrl, dir), '--force'], { MTA_INGEST_NOW: NOW });
     await run.until(at('load.start', WEEK));
     const stopped = await run.stop('SIGTERM');
     expectStopped(stopped, 143, 'load (10x week), SIGTERM');

@@ -89,7 +89,9 @@ export async function expectNothingHalfWritten(dir: string, allowed: (number | u
 }
 
 /** A process that holds the DuckDB file (as another run would) until released. */
-export async function holdFile(file: string): Promise<{ release: () => Promise<void> }> {
+export async function holdFile(
+  file: string,
+): Promise<{ pid: number | undefined; release: () => Promise<void> }> {
   const script = `import { DuckDBInstance } from '@duckdb/node-api';
     const db = await (await DuckDBInstance.create(':memory:')).connect();
     await db.run(\`ATTACH '${file}' AS held\`);
@@ -105,9 +107,29 @@ export async function holdFile(file: string): Promise<{ release: () => Promise<v
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
+    pid: child.pid,
     release: async () => {
       child.kill('SIGKILL');
       await exited;
     },
   };
+}
+
+/** `run` of the selected weeks into `dir`'s local lake and DuckDB warehouse, JSON out, debug log. */
+export function signalRunArgs(sourceUrl: string, dir: string, ...selection: string[]): string[] {
+  return [
+    'run',
+    ...(selection.length > 0 ? selection : ['--date', WEEK]),
+    '--source-url',
+    sourceUrl,
+    '--lake',
+    join(dir, 'lake'),
+    '--warehouse',
+    join(dir, 'wh.duckdb'),
+    '--work-dir',
+    join(dir, 'work'),
+    '--json',
+    '--log-level',
+    'debug',
+  ];
 }
