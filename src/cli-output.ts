@@ -104,6 +104,10 @@ export function formatReport(report: WeekReportTable): string {
     `Busiest stations, week of drop date ${report.dropDate}`,
     header.join('  '),
     ...rows.map((r) => r.join('  ')),
+    // A billed query says what it cost: BigQuery's on-demand price is per byte processed.
+    ...(report.bytesProcessed === undefined
+      ? []
+      : [`(query processed ${count.format(report.bytesProcessed)} bytes)`]),
   ].join('\n');
 }
 

@@ -11,6 +11,15 @@ export interface BigQueryTarget {
   location: string;
 }
 
+/**
+ * A location in the form BigQuery names it: the multi-regions upper case (US, EU), the regions
+ * lower case (us-central1, asia-northeast1), as its locations page lists them and datasets.get
+ * reports them. Only the URI's location is normalised; a dataset's own is used as reported.
+ */
+export function canonicalLocation(location: string): string {
+  return /^(us|eu)$/i.test(location) ? location.toUpperCase() : location.toLowerCase();
+}
+
 /** `name`: where the URI came from (a flag, a variable, a block), for the message. */
 export function parseBigQueryUri(uri: string, name = '--warehouse'): BigQueryTarget {
   const match =
@@ -20,5 +29,5 @@ export function parseBigQueryUri(uri: string, name = '--warehouse'): BigQueryTar
   if (!match?.[1] || !match[2]) {
     throw new UsageError(`${name} ${uri}: expected bigquery://PROJECT/DATASET[?location=LOCATION]`);
   }
-  return { projectId: match[1], datasetId: match[2], location: (match[3] ?? 'US').toUpperCase() };
+  return { projectId: match[1], datasetId: match[2], location: canonicalLocation(match[3] ?? 'US') };
 }

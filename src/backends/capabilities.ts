@@ -23,7 +23,7 @@ export const GCS_LAKE_CAPABILITIES: LakeCapabilities = {
 export const DUCKDB_WAREHOUSE_CAPABILITIES: WarehouseCapabilities = {
   loadsFrom: 'local-file',
   lakeSchemes: 'any',
-  loadState: 'warehouse-table',
+  loadState: 'same-transaction',
   exclusivePerProcess: true,
   listsWeeks: true,
   answersQueries: true,
@@ -33,10 +33,10 @@ export const DUCKDB_WAREHOUSE_CAPABILITIES: WarehouseCapabilities = {
 export const BIGQUERY_WAREHOUSE_CAPABILITIES: WarehouseCapabilities = {
   loadsFrom: 'lake-uri',
   lakeSchemes: ['gs'],
-  loadState: 'load-job',
+  loadState: 'after-load',
   exclusivePerProcess: false,
-  listsWeeks: false,
-  // Queries are billed jobs: report points the user at the view instead.
-  answersQueries: false,
+  listsWeeks: true,
+  answersQueries: true,
+  // Counting a partition is a billed query job: runs trust the load record, verify reads.
   readsWeekFacts: false,
 };

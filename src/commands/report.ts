@@ -24,6 +24,8 @@ export interface ReportOptions {
 export interface WeekReportTable {
   dropDate: IsoDate;
   stations: StationTotal[];
+  /** What the query processed, where queries are billed (BigQuery); absent for DuckDB. */
+  bytesProcessed?: number | undefined;
 }
 
 export async function reportCommand(options: ReportOptions): Promise<WeekReportTable> {
@@ -38,10 +40,11 @@ export async function reportCommand(options: ReportOptions): Promise<WeekReportT
     async (_lake, warehouse) => {
       if (!warehouse.capabilities.answersQueries) {
         throw new UsageError(
-          `report reads the turnstile_intervals view with an embedded warehouse; query ${warehouse.description} (view turnstile_intervals) directly`,
+          `${warehouse.description} answers no queries here; query its view turnstile_intervals directly`,
         );
       }
-      return { dropDate: dropDate!, stations: await warehouse.topStations(dropDate!, Number(limit)) };
+      const { stations, bytesProcessed } = await warehouse.topStations(dropDate!, Number(limit));
+      return { dropDate: dropDate!, stations, ...(bytesProcessed !== undefined && { bytesProcessed }) };
     },
     options.overrides,
     options.signal,

@@ -38,14 +38,17 @@ export async function statusCommand(options: {
   return withReadOnlyBackends(
     options.config,
     async (lake, warehouse) => {
-      const listed = warehouse.capabilities.listsWeeks ? await warehouse.listLoadedWeeks() : [];
+      // One read of the load state for all weeks where the warehouse can list it (one query job
+      // on BigQuery rather than one per week).
+      const listed = warehouse.capabilities.listsWeeks ? await warehouse.listLoadedWeeks() : undefined;
+      const records = new Map(listed?.map((record) => [record.dropDate, record]));
       const weeks = new Map<IsoDate, WeekStatus>();
       for (const key of await lake.list(MANIFEST_PREFIX)) {
         const date = dateOfManifestKey(key);
         const text = date === undefined ? undefined : await lake.getText(key);
         if (date === undefined || text === undefined) continue;
         const manifest = parseManifest(text, lake.uriOf(key));
-        const record = await warehouse.loadedWeek(date, manifest.load);
+        const record = listed ? records.get(date) : await warehouse.loadedWeek(date);
         const drift = await warehouseDrift(warehouse, date, manifest, record);
         const pending = manifest.history?.filter((entry) => entry.outcome === 'suspect').at(-1);
         weeks.set(date, {
@@ -89,7 +92,7 @@ export async function statusCommand(options: {
         });
       }
       // Weeks the warehouse holds without a manifest in this lake (where it can list them).
-      for (const record of listed) {
+      for (const record of listed ?? []) {
         const date = record.dropDate;
         if (weeks.has(date)) continue;
         weeks.set(date, {

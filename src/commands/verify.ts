@@ -90,7 +90,7 @@ async function audit(options: VerifyOptions): Promise<VerifiedWeek[]> {
           if (date === undefined) continue;
           if (options.signal?.aborted) break;
           const store = new WeekStore(lake, date, options.log, scratch);
-          const assessed = await assessWeek(store, warehouse, date, false);
+          const assessed = await assessWeek(store, warehouse, date, false, true);
           const problems = [...assessed.lakeProblems, ...assessed.warehouseProblems];
           if (assessed.manifest && assessed.lakeProblems.length === 0) {
             problems.push(...(await checksums(lake, assessed.manifest, scratch)));

@@ -83,10 +83,28 @@ export interface BigQueryField {
   description: string;
 }
 
-/** The BigQuery schema of the readings table. */
+/**
+ * The BigQuery schema of the readings table: every field NULLABLE, because a load job accepts a
+ * Parquet file only when each column's repetition matches its field's mode, and DuckDB writes
+ * every column OPTIONAL (checked with parquet_schema on DuckDB 1.5.6, NOT NULL columns
+ * included). The evidence (docs/google-cloud.md, "Parquet modes"): an OPTIONAL column into a
+ * REQUIRED field fails ("Field x has changed mode from REQUIRED to NULLABLE",
+ * googleapis/google-cloud-python#8093, #8305), and so does a REQUIRED column into a NULLABLE
+ * field (googleapis/java-bigquery#13); one 2024 report (googleapis/python-bigquery#1981) says an
+ * explicit REQUIRED schema accepts OPTIONAL columns, which the older reports contradict, so the
+ * worker does not depend on it. The REQUIRED contract still holds: the converter turns a row
+ * lacking such a value into a reject, DuckDB declares the columns NOT NULL, and the field's
+ * description says so.
+ */
 export function bigquerySchema(): { fields: BigQueryField[] } {
   return {
-    fields: COLUMNS.map((c) => ({ name: c.name, type: c.type, mode: c.mode, description: c.description })),
+    fields: COLUMNS.map((c) => ({
+      name: c.name,
+      type: c.type,
+      mode: 'NULLABLE',
+      description:
+        c.mode === 'REQUIRED' ? `${c.description} Never NULL (rows without it are rejects).` : c.description,
+    })),
   };
 }
 
@@ -95,7 +113,8 @@ const BIGQUERY_TYPE_ALIASES: Record<string, string> = { INTEGER: 'INT64', FLOAT:
 
 /**
  * How an existing BigQuery table's fields differ from the schema, one phrase per difference
- * (empty when they match).
+ * (empty when they match). A REQUIRED field is not a difference: `requiredFields` names them,
+ * for the worker to relax (REQUIRED to NULLABLE is the one mode change BigQuery allows).
  */
 export function bigquerySchemaDifferences(
   fields: readonly { name?: string; type?: string; mode?: string }[],
@@ -113,9 +132,16 @@ export function bigquerySchemaDifferences(
       differences.push(`${column.name} is ${type}, expected ${column.type}`);
     }
     const mode = String(field.mode ?? 'NULLABLE').toUpperCase();
-    if (mode !== column.mode) differences.push(`${column.name} is ${mode}, expected ${column.mode}`);
+    // REQUIRED (a table made by an earlier version) is relaxed by ensureTable, not refused.
+    if (mode !== 'NULLABLE' && mode !== 'REQUIRED')
+      differences.push(`${column.name} is ${mode}, expected NULLABLE`);
     byName.delete(column.name);
   }
   for (const name of byName.keys()) differences.push(`unexpected column ${name}`);
   return differences;
+}
+
+/** The fields of an existing table that are REQUIRED (made so by an earlier version), to relax. */
+export function requiredFields(fields: readonly { name?: string; mode?: string }[]): string[] {
+  return fields.filter((f) => String(f.mode ?? '').toUpperCase() === 'REQUIRED').map((f) => String(f.name));
 }

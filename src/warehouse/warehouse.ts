@@ -24,10 +24,12 @@ export interface WarehouseCapabilities {
    */
   readonly lakeSchemes: 'any' | readonly string[];
   /**
-   * Where the record of a week's load lives: a table of the warehouse's own (DuckDB), or the
-   * load job the week's manifest names (BigQuery), which `loadedWeek` is then given.
+   * Where the record of a week's load lives: a table in the same transaction as the rows
+   * (DuckDB's `_mta_ingest_loads`), or a table written right after the load job (BigQuery's
+   * `_mta_ingest_loads`: a crash between the two leaves the week reading as not loaded, and the
+   * rerun's load is idempotent).
    */
-  readonly loadState: 'warehouse-table' | 'load-job';
+  readonly loadState: 'same-transaction' | 'after-load';
   /**
    * One process at a time may hold it (DuckDB's file lock). Such a warehouse is opened for each
    * week, so that concurrent runs take turns week by week; any other is opened once per run.
@@ -35,7 +37,7 @@ export interface WarehouseCapabilities {
   readonly exclusivePerProcess: boolean;
   /** Whether `listLoadedWeeks` answers (cheaply, from its load table). */
   readonly listsWeeks: boolean;
-  /** Whether `topStations` answers (queries run here, on an embedded engine). */
+  /** Whether `topStations` answers (on the embedded engine, or by a query job). */
   readonly answersQueries: boolean;
   /** Whether `weekFacts` reads the week's rows cheaply here (not a billed query job). */
   readonly readsWeekFacts: boolean;
@@ -49,6 +51,13 @@ export interface LoadRecord {
   loadedAt: string;
   /** The load's id (a BigQuery job id; a generated id for DuckDB). */
   jobId: string;
+  /**
+   * The counter sums the week's rows had when the load was recorded (decimal strings), where
+   * the warehouse records them (BigQuery's `_mta_ingest_loads`): checked against the manifest
+   * without reading the rows again.
+   */
+  entriesSum?: string | undefined;
+  exitsSum?: string | undefined;
 }
 
 /** What the warehouse's table actually holds for a week, read from its rows. */
@@ -67,6 +76,13 @@ export interface StationTotal {
   entries: number;
   exits: number;
   turnstiles: number;
+}
+
+/** The report's answer: the stations, and what the query cost where queries are billed. */
+export interface StationReport {
+  stations: StationTotal[];
+  /** Bytes the query processed (BigQuery's on-demand billing); undefined for an embedded engine. */
+  bytesProcessed?: number | undefined;
 }
 
 /** What the pipeline asks the warehouse to load: one week's Parquet, from one source version. */
@@ -95,24 +111,24 @@ export interface Warehouse {
   readonly description: string;
   readonly capabilities: WarehouseCapabilities;
   /**
-   * What the warehouse holds for a week: the source version and rows of its last load, or
-   * undefined. `recorded` is the load the week's manifest names, for backends that look a
-   * load up by its job (BigQuery) rather than in a table of their own (DuckDB).
+   * What the warehouse holds for a week, from its own load-state table: the source version and
+   * rows of its last load, or undefined.
    */
-  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined>;
+  loadedWeek(dropDate: IsoDate): Promise<LoadRecord | undefined>;
   /**
    * The week's rows as the table holds them (count and counter sums), to verify a load rather
-   * than trust its record; only with `capabilities.readsWeekFacts` (BigQuery answers from its
-   * load record until its load state lives in the dataset). Undefined where there is no table.
+   * than trust its record. Every backend answers; `capabilities.readsWeekFacts` says whether it
+   * is cheap enough for every run (DuckDB) or only for `verify` (BigQuery: a billed query job).
+   * Undefined where there is no table.
    */
   weekFacts(dropDate: IsoDate): Promise<WeekFacts | undefined>;
-  /** Every loaded week; only with `capabilities.listsWeeks` (DuckDB). */
+  /** Every loaded week, from the load-state table; only with `capabilities.listsWeeks`. */
   listLoadedWeeks(): Promise<LoadRecord[]>;
   /**
-   * The week's busiest stations by entries, from the `turnstile_intervals` view; only with
-   * `capabilities.answersQueries` (DuckDB).
+   * The week's busiest stations by entries, from the `turnstile_intervals` view
+   * (station-totals.ts); only with `capabilities.answersQueries`.
    */
-  topStations(dropDate: IsoDate, limit: number): Promise<StationTotal[]>;
+  topStations(dropDate: IsoDate, limit: number): Promise<StationReport>;
   /** Replaces the week's rows with the Parquet's, atomically, and records the load. */
   loadWeek(load: LoadRequest): Promise<LoadRecord>;
   close(): Promise<void>;

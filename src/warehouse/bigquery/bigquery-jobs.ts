@@ -74,13 +74,14 @@ export interface JobRunner {
 }
 
 /**
- * Starts the load job `jobId`, or finds it already there (409): an earlier attempt started
- * it, and it is waited for rather than loaded twice. `ours` tells which.
+ * Starts the job `jobId`, or finds it already there (409): an earlier attempt started it, and
+ * it is waited for rather than run twice. `ours` tells which.
  */
 export async function startJob(
   runner: JobRunner,
   jobId: string,
   configuration: JobMetadata['configuration'],
+  kind: 'load' | 'query' = 'load',
 ): Promise<{ job: Job; ours: boolean }> {
   const { client, location, signal } = runner;
   try {
@@ -90,7 +91,7 @@ export async function startJob(
   } catch (error) {
     if (error instanceof StoppedError) throw error;
     if (statusOf(error) !== 409) {
-      throw new WarehouseError(`starting BigQuery load job ${jobId} failed: ${oneLine(error)}`, {
+      throw new WarehouseError(`starting BigQuery ${kind} job ${jobId} failed: ${oneLine(error)}`, {
         cause: error,
       });
     }
@@ -98,8 +99,12 @@ export async function startJob(
   }
 }
 
-/** Polls the job with backoff until DONE, and returns it (whether it succeeded or failed). */
-export async function waitFor(runner: JobRunner, job: Job, jobId: string): Promise<JobMetadata> {
+/**
+ * Polls the job with backoff until DONE, and returns it (whether it succeeded or failed).
+ * Undefined when the job is not found (404): a job found by its id (409) whose metadata BigQuery
+ * no longer keeps (about six months, see the jobs.list reference) while its id stays taken.
+ */
+export async function waitFor(runner: JobRunner, job: Job, jobId: string): Promise<JobMetadata | undefined> {
   const deadline = Date.now() + runner.jobTimeoutMs;
   for (let delay = runner.pollIntervalMs; ; delay = Math.min(delay * 2, 10_000)) {
     let metadata: JobMetadata;
@@ -107,11 +112,12 @@ export async function waitFor(runner: JobRunner, job: Job, jobId: string): Promi
       [metadata] = (await untilStopped(job.getMetadata(), runner.signal)) as [JobMetadata, unknown];
     } catch (error) {
       if (error instanceof StoppedError) throw error;
+      if (statusOf(error) === 404) return undefined;
       throw new WarehouseError(`reading BigQuery job ${jobId} failed: ${oneLine(error)}`, { cause: error });
     }
     if (metadata.status?.state === 'DONE') return metadata;
     if (Date.now() + delay > deadline)
-      throw new WarehouseError(`BigQuery load job ${jobId} did not finish in time`);
+      throw new WarehouseError(`BigQuery job ${jobId} did not finish in time`);
     await sleepUnlessStopped(delay, runner.signal);
   }
 }

@@ -1,18 +1,19 @@
 /**
  * The warehouse in BigQuery (`bigquery://PROJECT/DATASET[?location=LOC]`), with
- * `@google-cloud/bigquery`. Opening it for writing prepares the dataset, table and view
- * (bigquery-dataset.ts) and checks the lake's bucket is in a location it can load from.
+ * `@google-cloud/bigquery`. Opening it for writing prepares the dataset, tables and view
+ * (bigquery-dataset.ts) and checks the lake's bucket is in a location it can load from; opening
+ * it read-only only asks where the dataset is (datasets.get), so every job runs there.
  *
  * A week is loaded by one load job (bigquery-jobs.ts) from its Parquet object in the lake into
  * the partition `turnstile_readings$YYYYMMDD` with WRITE_TRUNCATE, so it replaces exactly that
- * week. After DONE, the job's output row count must equal the manifest's.
- *
- * Which source version a week holds is read back from the job its manifest records (the full
- * sha256 is in the job id). Credentials come from Application Default Credentials only.
+ * week; then a query job records it in `_mta_ingest_loads` (bigquery-load-state.ts), with the
+ * rows and sums the partition then holds, which must match the manifest's. Which source version
+ * a week holds is read from that table, never from job metadata, which BigQuery drops after
+ * about six months. Credentials come from Application Default Credentials only.
  */
-import type { BigQuery, JobMetadata } from '@google-cloud/bigquery';
+import type { BigQuery } from '@google-cloud/bigquery';
 import { untilStopped } from '../../util/abort.ts';
-import { UsageError, WarehouseError, oneLine } from '../../errors.ts';
+import { UsageError, WarehouseError } from '../../errors.ts';
 import type { IsoDate } from '../../dates/drop-dates.ts';
 import type { Lake } from '../../lake/lake.ts';
 import {
@@ -24,13 +25,18 @@ import {
 import type {
   LoadRecord,
   LoadRequest,
-  StationTotal,
+  StationReport,
   Warehouse,
   WarehouseCapabilities,
+  WeekFacts,
 } from '../warehouse.ts';
 import { BIGQUERY_WAREHOUSE_CAPABILITIES } from '../../backends/capabilities.ts';
 import { canLoadFrom } from './bigquery-location.ts';
-import { ensureTable } from './bigquery-dataset.ts';
+import { ensureTable, findDataset } from './bigquery-dataset.ts';
+import { readLoads, recordLoad } from './bigquery-load-state.ts';
+import { integerText, runQuery, textOf } from './bigquery-queries.ts';
+import { INTERVALS_VIEW } from '../intervals-view.ts';
+import { topStationsQuery } from '../station-totals.ts';
 import {
   MAX_LOAD_JOBS,
   jobIdFor,
@@ -38,9 +44,7 @@ import {
   loadRecordOf,
   olderThan,
   startJob,
-  statusOf,
   waitFor,
-  weekJobPrefix,
   type JobRunner,
 } from './bigquery-jobs.ts';
 import { parseBigQueryUri, type BigQueryTarget } from '../../backends/bigquery-uri.ts';
@@ -88,6 +92,11 @@ export class BigQueryWarehouse implements Warehouse {
   private readonly target: BigQueryTarget;
   /** The client, the dataset's actual location once read, and how jobs are polled. */
   private readonly jobs: JobRunner;
+  /**
+   * Whether the dataset holds the load-state table: false for a read-only open of a dataset that
+   * does not exist yet, or that no run of this version has prepared (nothing is loaded, then).
+   */
+  private hasLoadState = true;
 
   private constructor(client: BigQuery, target: BigQueryTarget, options: BigQueryWarehouseOptions) {
     this.target = target;
@@ -114,7 +123,11 @@ export class BigQueryWarehouse implements Warehouse {
       client = new BigQuery({ projectId: target.projectId, location: target.location });
     }
     const warehouse = new BigQueryWarehouse(client, target, options);
-    if (!options.readOnly) {
+    if (options.readOnly) {
+      const found = await untilStopped(findDataset(client, target), options.signal);
+      warehouse.jobs.location = found.location ?? target.location;
+      warehouse.hasLoadState = found.hasLoadState;
+    } else {
       const prepared = ensureTable(client, target).then(async (location) => {
         warehouse.jobs.location = location;
         if (options.lake) await warehouse.checkColocated(options.lake);
@@ -138,49 +151,60 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /**
-   * Not read here (`readsWeekFacts` false): counting a partition's rows and sums is a query job
-   * (billed, slow), and the stand-in the tests use runs no SQL yet. A week's state comes from its
-   * load job's record (rows loaded, checked at load time) until the load state lives in the
-   * dataset (issue 14).
+   * The week's rows counted and summed by a query job (billed: two columns of one partition,
+   * about 6 MB a week, so 10 MB at on-demand's minimum): `readsWeekFacts` is false, and only
+   * `verify` asks. A run trusts the load record, whose figures the load itself checked.
    */
-  weekFacts(): Promise<undefined> {
-    return Promise.resolve(undefined);
+  async weekFacts(dropDate: IsoDate): Promise<WeekFacts | undefined> {
+    if (!this.hasLoadState) return undefined;
+    const result = await runQuery(
+      this.jobs,
+      `SELECT COUNT(*) AS row_count, IFNULL(SUM(CAST(entries AS NUMERIC)), 0) AS entries_sum,
+  IFNULL(SUM(CAST(exits AS NUMERIC)), 0) AS exits_sum
+FROM \`${this.target.projectId}.${this.target.datasetId}.${TABLE_NAME}\`
+WHERE ${PARTITION_COLUMN} = @drop_date`,
+      [{ name: 'drop_date', type: 'DATE', value: dropDate }],
+    );
+    const row = result?.rows[0];
+    if (row === undefined) return undefined;
+    return {
+      rows: Number(textOf(row.row_count)),
+      entriesSum: integerText(row.entries_sum),
+      exitsSum: integerText(row.exits_sum),
+    };
   }
 
-  /** Not offered (`listsWeeks` false): loads are recorded in jobs, found from the manifests. */
+  /** The newest record of every week, from `_mta_ingest_loads` (one query job). */
   listLoadedWeeks(): Promise<LoadRecord[]> {
-    return Promise.reject(new WarehouseError(`${this.description} cannot list its loaded weeks`));
+    return this.hasLoadState ? readLoads(this.jobs, this.target) : Promise.resolve([]);
   }
 
-  /** Not offered (`answersQueries` false): a query is a billed job; query the view directly. */
-  topStations(): Promise<StationTotal[]> {
-    return Promise.reject(new WarehouseError(`${this.description} answers no queries here`));
+  /** The busiest stations, by a query job on the view; bytes processed as BigQuery bills them. */
+  async topStations(dropDate: IsoDate, limit: number): Promise<StationReport> {
+    if (!this.hasLoadState) return { stations: [], bytesProcessed: 0 };
+    const view = `\`${this.target.projectId}.${this.target.datasetId}.${INTERVALS_VIEW}\``;
+    const result = await runQuery(this.jobs, topStationsQuery('bigquery', view, limit), [
+      { name: 'drop_date', type: 'DATE', value: dropDate },
+    ]);
+    const stations = (result?.rows ?? []).map((row) => ({
+      station: row.station === null ? null : textOf(row.station),
+      lineName: row.line_name === null ? null : textOf(row.line_name),
+      entries: Number(textOf(row.entries) || 0),
+      exits: Number(textOf(row.exits) || 0),
+      turnstiles: Number(textOf(row.turnstiles)),
+    }));
+    return { stations, bytesProcessed: result?.bytesProcessed ?? 0 };
   }
 
-  async loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined> {
-    if (!recorded || !recorded.jobId.startsWith(weekJobPrefix(this.target.datasetId, dropDate)))
-      return undefined;
-    let metadata: JobMetadata;
-    try {
-      [metadata] = (await this.jobs.client
-        .job(recorded.jobId, { location: this.jobs.location })
-        .getMetadata()) as [JobMetadata, unknown];
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw new WarehouseError(`reading BigQuery job ${recorded.jobId} failed: ${oneLine(error)}`, {
-        cause: error,
-      });
-    }
-    if (metadata.status?.state !== 'DONE' || metadata.status.errorResult) return undefined;
-    const destination = metadata.configuration?.load?.destinationTable;
-    if (destination?.datasetId !== this.target.datasetId || destination.projectId !== this.target.projectId) {
-      return undefined;
-    }
-    return loadRecordOf(dropDate, recorded.jobId, metadata);
+  async loadedWeek(dropDate: IsoDate): Promise<LoadRecord | undefined> {
+    if (!this.hasLoadState) return undefined;
+    return (await readLoads(this.jobs, this.target, dropDate))[0];
   }
 
   async loadWeek(load: LoadRequest): Promise<LoadRecord> {
     const base = jobIdFor(this.target.datasetId, load);
+    // The week's own record is the truth of what it holds; the manifest's copy is the fallback.
+    const previous = (await this.loadedWeek(load.dropDate)) ?? load.previousLoad;
     const partition = load.dropDate.replaceAll('-', '');
     const configuration = {
       load: {
@@ -203,10 +227,13 @@ export class BigQueryWarehouse implements Warehouse {
       const jobId = loadJobAttemptId(base, attempt);
       const { job, ours } = await startJob(this.jobs, jobId, configuration);
       const metadata = await waitFor(this.jobs, job, jobId);
+      // An earlier job whose metadata BigQuery no longer keeps (409, then 404): its id stays
+      // taken, and what it loaded is unknown, so the next attempt loads again.
+      if (metadata === undefined) continue;
       const failure = metadata.status?.errorResult;
       // An earlier run's job that failed keeps its id for good: start the next attempt. So does
       // one that a newer load of another source version has overwritten since (A, B, A again).
-      if (!ours && (failure || olderThan(metadata, jobId, load.previousLoad))) continue;
+      if (!ours && (failure || olderThan(metadata, jobId, previous))) continue;
       if (failure) {
         throw new WarehouseError(
           `BigQuery load job ${jobId} failed: ${failure.message ?? failure.reason ?? 'unknown error'}`,
@@ -218,7 +245,13 @@ export class BigQueryWarehouse implements Warehouse {
           `BigQuery load job ${jobId} loaded ${loaded.rows} rows into ${TABLE_NAME}$${partition}, but the manifest has ${load.rows}`,
         );
       }
-      return loaded;
+      const record = await recordLoad(this.jobs, this.target, { ...load, jobId });
+      if (record.rows !== load.rows) {
+        throw new WarehouseError(
+          `${TABLE_NAME}$${partition} holds ${record.rows} rows after load job ${jobId}, but the manifest has ${load.rows}`,
+        );
+      }
+      return record;
     }
     throw new WarehouseError(
       `BigQuery load jobs ${base} to ${loadJobAttemptId(base, MAX_LOAD_JOBS)} all failed or were overwritten since: see them in BigQuery, then rerun with --force`,

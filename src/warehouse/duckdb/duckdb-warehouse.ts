@@ -20,9 +20,10 @@ import type { IsoDate } from '../../dates/drop-dates.ts';
 import { TABLE_NAME, duckdbCreateTable } from '../../schema/turnstile-schema.ts';
 import { sqlString } from '../../util/sql.ts';
 import { INTERVALS_VIEW, intervalsViewQuery } from '../intervals-view.ts';
+import { topStationsQuery } from '../station-totals.ts';
 import type {
   LoadRecord,
-  StationTotal,
+  StationReport,
   Warehouse,
   WarehouseCapabilities,
   WeekFacts,
@@ -105,21 +106,17 @@ export class DuckDBWarehouse implements Warehouse {
     return this.select('');
   }
 
-  async topStations(dropDate: IsoDate, limit: number): Promise<StationTotal[]> {
-    if (this.db === undefined) return [];
-    const reader = await this.db.runAndReadAll(
-      `SELECT station, line_name, sum(entries)::BIGINT, sum(exits)::BIGINT, count(DISTINCT (control_area, unit, scp))::BIGINT
-       FROM ${INTERVALS_VIEW} WHERE drop_date = $1::DATE
-       GROUP BY station, line_name ORDER BY sum(entries) DESC NULLS LAST, station LIMIT $2`,
-      [dropDate, limit],
-    );
-    return reader.getRows().map(([station, lineName, entries, exits, turnstiles]) => ({
+  async topStations(dropDate: IsoDate, limit: number): Promise<StationReport> {
+    if (this.db === undefined) return { stations: [] };
+    const reader = await this.db.runAndReadAll(topStationsQuery('duckdb', INTERVALS_VIEW, limit), [dropDate]);
+    const stations = reader.getRows().map(([station, lineName, entries, exits, turnstiles]) => ({
       station: station === null ? null : String(station),
       lineName: lineName === null ? null : String(lineName),
       entries: Number(entries ?? 0),
       exits: Number(exits ?? 0),
       turnstiles: Number(turnstiles),
     }));
+    return { stations };
   }
 
   /** Load records; `where` is built here from validated dates only. */

@@ -8,7 +8,7 @@
 import type { IsoDate } from '../../../src/dates/drop-dates.ts';
 import type {
   LoadRecord,
-  StationTotal,
+  StationReport,
   Warehouse,
   WarehouseCapabilities,
   WeekFacts,
@@ -31,7 +31,8 @@ export class FakeWarehouse implements Warehouse {
   /** Every load asked for, in order. */
   readonly requests: LoadRequest[] = [];
   /** The `recorded` argument of each `loadedWeek` call. */
-  readonly lookups: ({ jobId: string } | undefined)[] = [];
+  /** The weeks `loadedWeek` was asked for, in order. */
+  readonly lookups: IsoDate[] = [];
   /** The facts a load leaves in the table. */
   factsFor: (load: LoadRequest) => WeekFacts = (load) => ({
     rows: load.rows,
@@ -48,7 +49,7 @@ export class FakeWarehouse implements Warehouse {
     this.capabilities = {
       loadsFrom: options.loadsFrom ?? 'local-file',
       lakeSchemes: 'any',
-      loadState: 'warehouse-table',
+      loadState: 'same-transaction',
       exclusivePerProcess: true,
       listsWeeks: true,
       answersQueries: false,
@@ -56,8 +57,8 @@ export class FakeWarehouse implements Warehouse {
     };
   }
 
-  loadedWeek(dropDate: IsoDate, recorded?: { jobId: string }): Promise<LoadRecord | undefined> {
-    this.lookups.push(recorded);
+  loadedWeek(dropDate: IsoDate): Promise<LoadRecord | undefined> {
+    this.lookups.push(dropDate);
     return Promise.resolve(this.loads.get(dropDate));
   }
 
@@ -70,7 +71,7 @@ export class FakeWarehouse implements Warehouse {
   }
 
   /** Not offered (`answersQueries` false): the fake holds no rows to query. */
-  topStations(): Promise<StationTotal[]> {
+  topStations(): Promise<StationReport> {
     return Promise.reject(new Error('the fake warehouse answers no queries'));
   }
 
