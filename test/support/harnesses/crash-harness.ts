@@ -157,6 +157,27 @@ export function atJobInsert(dropDate: string, options: Partial<KillPoint> = {}):
 }
 
 /**
+ * Kill once the query job that records the week's load in `_mta_ingest_loads` is inserted: the
+ * rows are in the partition, the record may or may not follow (with `finishJobs`, it does).
+ */
+export function atRecordInsert(dropDate: string, options: Partial<KillPoint> = {}): KillPoint {
+  return {
+    label: `${dropDate} record job inserted${options.finishJobs ? ' (finishes unwatched)' : ''}`,
+    onRequest: (r, status) => {
+      const query = (r.body as { configuration?: JobConfiguration } | undefined)?.configuration?.query;
+      return (
+        r.method === 'POST' &&
+        r.path.endsWith('/jobs') &&
+        status === 200 &&
+        /^INSERT INTO `[^`]+\._mta_ingest_loads`/.test(query?.query ?? '') &&
+        JSON.stringify(query?.queryParameters).includes(`"${dropDate}"`)
+      );
+    },
+    ...options,
+  };
+}
+
+/**
  * Kill while the worker polls the week's load job: at a poll answered RUNNING (the job goes on
  * without it), or at one answered DONE (the job finished; the worker never heard).
  */
@@ -186,9 +207,17 @@ type JobStates = NonNullable<KillPoint['jobStates']>;
 /** The dataset a stand-in request is about: jobs name it in their configuration or their id. */
 function datasetOf(request: StandinRequest): string | undefined {
   const body = request.body as { configuration?: JobConfiguration } | undefined;
-  const inserted = body?.configuration?.load?.destinationTable?.datasetId;
-  if (typeof inserted === 'string') return inserted;
-  return /\/jobs\/mta_ingest_load_(.+)_\d{8}_[0-9a-f]{64}/.exec(request.path)?.[1];
+  return (
+    datasetOfJob(body?.configuration) ??
+    /\/(?:jobs|queries)\/mta_ingest_(?:load|record)_(.+)_\d{8}_[0-9a-f]{64}/.exec(request.path)?.[1]
+  );
+}
+
+/** The dataset a job is about: a load's destination, or the table a query names (`p.d.t`). */
+function datasetOfJob(configuration: JobConfiguration | undefined): string | undefined {
+  const loaded = configuration?.load?.destinationTable?.datasetId;
+  if (typeof loaded === 'string') return loaded;
+  return /`[^`.]+\.([^`.]+)\.[^`.]+`/.exec(configuration?.query?.query ?? '')?.[1];
 }
 
 /**
@@ -205,7 +234,7 @@ export class StandinRouter {
   constructor(standin: BigQueryStandin) {
     this.standin = standin;
     standin.defaultScript((configuration) => ({
-      states: this.routes.get(String(configuration.load?.destinationTable?.datasetId))?.states ?? ['DONE'],
+      states: this.routes.get(String(datasetOfJob(configuration)))?.states ?? ['DONE'],
     }));
     standin.beforeResponse(async (request, status) => {
       const dataset = datasetOf(request);
