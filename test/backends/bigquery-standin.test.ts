@@ -14,6 +14,14 @@ import {
 import { OAuth2Client } from 'google-auth-library';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
+import { DEFAULT_JOB_RETENTION_MS } from '../support/peers/bigquery-standin-rules.ts';
+import { query } from '../support/harnesses/duckdb-query.ts';
+import { tinyParquet, type TinyParquetColumn } from '../support/harnesses/tiny-parquet.ts';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const TOKEN = 'test-token';
 const LOAD = {
@@ -436,6 +444,382 @@ describe('load jobs', () => {
       schema: SCHEMA,
       timePartitioning: { type: 'DAY', field: 'drop_date' },
       clustering: { fields: ['station', 'unit', 'scp'] },
+    });
+  });
+});
+
+describe('what BigQuery enforces (bigquery-standin-rules.ts)', () => {
+  const DAY = 24 * 3600 * 1000;
+
+  it('job metadata expires after jobRetentionMs (six months): GET is 404, and the id stays taken (409)', async () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const clocked = await startBigQueryStandin({ expectedToken: TOKEN, now: () => t0 });
+    try {
+      const bq = client(clocked.url);
+      await bq.dataset('d').create({ location: 'US' });
+      await bq.dataset('d').table('t').create({ schema: SCHEMA });
+      clocked.script({ states: ['DONE'] });
+      const [, inserted] = await bq.createJob({
+        jobId: 'old',
+        location: 'US',
+        configuration: { load: LOAD },
+      });
+      expect(inserted.statistics).toMatchObject({ creationTime: String(t0), endTime: String(t0) });
+
+      clocked.advanceClock(DEFAULT_JOB_RETENTION_MS);
+      const [kept] = (await bq.job('old', { location: 'US' }).getMetadata()) as [JobMetadata, unknown];
+      expect(kept.status).toEqual({ state: 'DONE' });
+
+      clocked.advanceClock(1);
+      const expired = await rejection(bq.job('old', { location: 'US' }).getMetadata());
+      expect(expired.code).toBe(404);
+      expect(expired.message).toBe('Not found: Job proj:US.old');
+      expect(await bq.job('old', { location: 'US' }).exists()).toEqual([false]);
+
+      const reused = await rejection(
+        bq.createJob({ jobId: 'old', location: 'US', configuration: { load: LOAD } }),
+      );
+      expect(reused.code).toBe(409);
+      expect(reused.message).toBe('Already Exists: Job proj:US.old');
+
+      // A new job takes the shifted clock; a shorter retention is an option.
+      clocked.script({ states: ['DONE'] });
+      const [, fresh] = await bq.createJob({ jobId: 'new', location: 'US', configuration: { load: LOAD } });
+      expect(fresh.statistics?.creationTime).toBe(String(t0 + DEFAULT_JOB_RETENTION_MS + 1));
+    } finally {
+      await clocked.close();
+    }
+    const short = await startBigQueryStandin({ expectedToken: TOKEN, jobRetentionMs: 7 * DAY });
+    try {
+      const bq = client(short.url);
+      await bq.dataset('d').create({ location: 'US' });
+      short.script({ states: ['DONE'] });
+      await bq.createJob({ jobId: 'j', location: 'US', configuration: { load: LOAD } });
+      short.advanceClock(7 * DAY + 1);
+      expect((await rejection(bq.job('j', { location: 'US' }).getMetadata())).code).toBe(404);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('stores locations in canonical form: US/EU upper case, regions lower case, as datasets.get reports them', async () => {
+    await bigquery.dataset('a').create({ location: 'us' });
+    await bigquery.dataset('b').create({ location: 'Asia-Northeast1' });
+    await bigquery.dataset('c').create({});
+    const [a] = (await bigquery.dataset('a').getMetadata()) as [{ location: string }, unknown];
+    const [b] = (await bigquery.dataset('b').getMetadata()) as [{ location: string }, unknown];
+    const [c] = (await bigquery.dataset('c').getMetadata()) as [{ location: string }, unknown];
+    expect([a.location, b.location, c.location]).toEqual(['US', 'asia-northeast1', 'US']);
+    expect(standin.datasets.get('proj.b')?.location).toBe('asia-northeast1');
+    await bigquery.dataset('d').create({ location: 'eu' });
+    standin.script({ states: ['DONE'] });
+    const [, inserted] = await bigquery.createJob({
+      jobId: 'eu',
+      location: 'eu',
+      configuration: { load: LOAD },
+    });
+    expect(inserted.jobReference?.location).toBe('EU');
+  });
+
+  it('jobs.get needs the location of a job outside US/EU, and exactly its canonical form', async () => {
+    await bigquery.dataset('d').create({ location: 'asia-northeast1' });
+    await bigquery.dataset('d').table('t').create({ schema: SCHEMA });
+    standin.script({ states: ['DONE'] });
+    await bigquery.createJob({ jobId: 'tokyo', location: 'asia-northeast1', configuration: { load: LOAD } });
+
+    const without = await rejection(bigquery.job('tokyo').getMetadata());
+    expect(without.code).toBe(404);
+    expect(without.message).toBe('Not found: Job proj:tokyo');
+    expect(standin.requests.at(-1)?.query.location).toBeUndefined();
+
+    const [found] = (await bigquery.job('tokyo', { location: 'asia-northeast1' }).getMetadata()) as [
+      JobMetadata,
+      unknown,
+    ];
+    expect(found.jobReference?.location).toBe('asia-northeast1');
+    expect(found.status).toEqual({ state: 'DONE' });
+
+    const upper = await rejection(bigquery.job('tokyo', { location: 'ASIA-NORTHEAST1' }).getMetadata());
+    expect(upper.code).toBe(404);
+    expect(upper.message).toBe('Not found: Job proj:ASIA-NORTHEAST1.tokyo');
+    expect((await rejection(bigquery.job('tokyo', { location: 'US' }).getMetadata())).code).toBe(404);
+
+    // A US (or EU) job is found without a location.
+    await bigquery.dataset('us').create({ location: 'US' });
+    standin.script({ states: ['DONE'] });
+    await bigquery.createJob({
+      jobId: 'usjob',
+      location: 'US',
+      configuration: { load: { ...LOAD, destinationTable: { ...LOAD.destinationTable, datasetId: 'us' } } },
+    });
+    const [us] = (await bigquery.job('usjob').getMetadata()) as [JobMetadata, unknown];
+    expect(us.jobReference?.location).toBe('US');
+  });
+
+  it("a load job whose location is not its dataset's fails with notFound when DONE", async () => {
+    await bigquery.dataset('d').create({ location: 'EU' });
+    await bigquery.dataset('d').table('t').create({ schema: SCHEMA });
+    // No location: the client sends none, so the job runs in the default US.
+    const [job] = await bigquery.createJob({ jobId: 'wrong_place', configuration: { load: LOAD } });
+    const err = await rejection(finish(job));
+    expect(err.message).toBe('Not found: Dataset proj:d was not found in location US');
+    expect(err.errors).toEqual([
+      { reason: 'notFound', message: 'Not found: Dataset proj:d was not found in location US' },
+    ]);
+    // In the dataset's location it loads.
+    const [right] = await bigquery.createJob({
+      jobId: 'right_place',
+      location: 'EU',
+      configuration: { load: LOAD },
+    });
+    expect((await finish(right)).status).toEqual({ state: 'DONE' });
+  });
+
+  describe('Parquet loads (files served as by GCS)', () => {
+    let objects: Map<string, Buffer>;
+    let gcs: Server;
+    let loader: BigQueryStandin;
+    let bq: BigQuery;
+    let dir: string;
+
+    beforeEach(async () => {
+      objects = new Map();
+      gcs = createServer((req, res) => {
+        const match = /^\/storage\/v1\/b\/([^/]+)\/o\/([^?]+)\?alt=media$/.exec(req.url ?? '');
+        const body = match
+          ? objects.get(`${decodeURIComponent(match[1]!)}/${decodeURIComponent(match[2]!)}`)
+          : undefined;
+        res.writeHead(body ? 200 : 404).end(body);
+      });
+      await new Promise<void>((resolve) => gcs.listen(0, '127.0.0.1', resolve));
+      loader = await startBigQueryStandin({
+        expectedToken: TOKEN,
+        gcsUrl: `http://127.0.0.1:${(gcs.address() as AddressInfo).port}`,
+      });
+      bq = client(loader.url);
+      await bq.dataset('d').create({ location: 'US' });
+      dir = await mkdtemp(join(tmpdir(), 'bq-standin-test-'));
+    });
+
+    afterEach(async () => {
+      await loader.close();
+      await new Promise<void>((resolve) => gcs.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    /** A Parquet file written by DuckDB (every column OPTIONAL) from a SELECT, stored at gs://b/<name>. */
+    async function duckdbFile(name: string, select: string): Promise<string> {
+      const path = join(dir, name);
+      await query(`COPY (${select}) TO '${path}' (FORMAT parquet)`);
+      objects.set(`b/${name}`, await readFile(path));
+      return `gs://b/${name}`;
+    }
+
+    function handFile(name: string, columns: TinyParquetColumn[]): string {
+      objects.set(`b/${name}`, tinyParquet(columns));
+      return `gs://b/${name}`;
+    }
+
+    async function load(jobId: string, config: Record<string, unknown>): Promise<JobMetadata> {
+      loader.script({ states: ['DONE'] });
+      return bq
+        .createJob({
+          jobId,
+          location: 'US',
+          configuration: { load: { sourceFormat: 'PARQUET', writeDisposition: 'WRITE_APPEND', ...config } },
+        })
+        .then(([job]) => finish(job));
+    }
+
+    const dest = (tableId = 't') => ({ projectId: 'proj', datasetId: 'd', tableId });
+    const NULLABLE = {
+      fields: [
+        { name: 'station', type: 'STRING', mode: 'NULLABLE' },
+        { name: 'drop_date', type: 'DATE', mode: 'NULLABLE' },
+        { name: 'entries', type: 'INTEGER', mode: 'NULLABLE' },
+      ],
+    };
+    const REQUIRED = { fields: NULLABLE.fields.map((f) => ({ ...f, mode: 'REQUIRED' })) };
+    const ROWS = `SELECT * FROM (VALUES ('A', DATE '2023-06-03', 1::BIGINT), ('B', DATE '2023-06-03', 2::BIGINT)) v(station, drop_date, entries)`;
+    const handColumns = (repetition: 'REQUIRED' | 'OPTIONAL'): TinyParquetColumn[] => [
+      { name: 'station', type: 'BYTE_ARRAY', converted: 'UTF8', repetition, values: ['A', 'B'] },
+      { name: 'drop_date', type: 'INT32', converted: 'DATE', repetition, values: [19511, 19511] },
+      { name: 'entries', type: 'INT64', repetition, values: [1n, 2n] },
+    ];
+
+    it('a decorated load holding rows of another day, or NULL dates, fails; of its day only, it loads', async () => {
+      await bq
+        .dataset('d')
+        .table('t')
+        .create({ schema: NULLABLE, timePartitioning: { type: 'DAY', field: 'drop_date' } });
+      const ok = await duckdbFile('ok.parquet', ROWS);
+      const meta = await load('day_ok', { sourceUris: [ok], destinationTable: dest('t$20230603') });
+      expect(meta.statistics?.load?.outputRows).toBe('2');
+
+      const other = await duckdbFile(
+        'other.parquet',
+        `${ROWS} UNION ALL SELECT 'C', DATE '2023-06-04', 3::BIGINT`,
+      );
+      const otherDay = await rejection(
+        load('day_other', { sourceUris: [other], destinationTable: dest('t$20230603') }),
+      );
+      expect(otherDay.message).toBe(
+        "Some rows belong to partitions 20230604, not to the decorator's 20230603",
+      );
+
+      const nulls = await duckdbFile('nulls.parquet', `${ROWS} UNION ALL SELECT 'C', NULL::DATE, 3::BIGINT`);
+      const nullDay = await rejection(
+        load('day_null', { sourceUris: [nulls], destinationTable: dest('t$20230603') }),
+      );
+      expect(nullDay.message).toBe(
+        "Some rows belong to partitions __NULL__, not to the decorator's 20230603",
+      );
+      expect(nullDay.errors).toMatchObject([{ reason: 'invalid' }]);
+      // Only the accepted load put rows in the table.
+      expect([...(loader.partitions.get('proj.d.t')?.keys() ?? [])]).toEqual(['20230603']);
+    });
+
+    it('DuckDB Parquet (OPTIONAL columns) loads into NULLABLE fields, with or without a provided schema', async () => {
+      const uri = await duckdbFile('opt.parquet', ROWS);
+      await bq.dataset('d').table('t').create({ schema: NULLABLE });
+      expect(
+        (await load('opt_table', { sourceUris: [uri], destinationTable: dest() })).statistics?.load
+          ?.outputRows,
+      ).toBe('2');
+      const provided = await load('opt_provided', {
+        sourceUris: [uri],
+        destinationTable: dest('new'),
+        schema: NULLABLE,
+      });
+      expect(provided.statistics?.load?.outputRows).toBe('2');
+    });
+
+    it('an OPTIONAL column into a REQUIRED field fails: "changed mode from REQUIRED to NULLABLE"', async () => {
+      const uri = await duckdbFile('opt.parquet', ROWS);
+      await bq.dataset('d').table('t').create({ schema: REQUIRED });
+      const message =
+        'Provided Schema does not match Table proj:d.t. Field station has changed mode from REQUIRED to NULLABLE';
+      const fromTable = await rejection(
+        load('opt_req_table', { sourceUris: [uri], destinationTable: dest() }),
+      );
+      expect(fromTable.message).toBe(message);
+      expect(fromTable.errors).toMatchObject([{ reason: 'invalid' }]);
+      const provided = await rejection(
+        load('opt_req_provided', { sourceUris: [uri], destinationTable: dest(), schema: REQUIRED }),
+      );
+      expect(provided.message).toBe(message);
+      expect(loader.partitions.get('proj.d.t')).toBeUndefined();
+    });
+
+    it('REQUIRED Parquet columns load into REQUIRED fields; into NULLABLE fields they fail', async () => {
+      const uri = handFile('req.parquet', handColumns('REQUIRED'));
+      await bq.dataset('d').table('r').create({ schema: REQUIRED });
+      expect(
+        (await load('req_req', { sourceUris: [uri], destinationTable: dest('r') })).statistics?.load
+          ?.outputRows,
+      ).toBe('2');
+      expect(loader.partitions.get('proj.d.r')?.get('__UNPARTITIONED__')?.[0]?.sums).toEqual({ entries: 3n });
+
+      const message =
+        "Error while reading data, error message: Provided schema is not compatible with the file 'gs://b/req.parquet'. Field 'station' is specified as NULLABLE in provided schema which does not match REQUIRED as specified in the file.";
+      const provided = await rejection(
+        load('req_null_provided', { sourceUris: [uri], destinationTable: dest('n'), schema: NULLABLE }),
+      );
+      expect(provided.message).toBe(message);
+      expect(provided.errors).toMatchObject([{ reason: 'invalid' }]);
+      await bq.dataset('d').table('n2').create({ schema: NULLABLE });
+      const fromTable = await rejection(
+        load('req_null_table', { sourceUris: [uri], destinationTable: dest('n2') }),
+      );
+      expect(fromTable.message).toBe(message);
+      // The same columns written OPTIONAL by hand load into the NULLABLE table.
+      const opt = handFile('opt-hand.parquet', handColumns('OPTIONAL'));
+      expect(
+        (await load('opt_hand', { sourceUris: [opt], destinationTable: dest('n2') })).statistics?.load
+          ?.outputRows,
+      ).toBe('2');
+    });
+
+    it('types follow the Parquet conversions: a mismatch fails with the cpp_type message', async () => {
+      const swapped = await duckdbFile(
+        'swapped.parquet',
+        `SELECT 1::BIGINT AS station, DATE '2023-06-03' AS drop_date, 'x' AS entries`,
+      );
+      const err = await rejection(
+        load('swapped', { sourceUris: [swapped], destinationTable: dest(), schema: NULLABLE }),
+      );
+      expect(err.message).toBe(
+        "Error while reading data, error message: Parquet column 'station' has type INT64 which does not match the target cpp_type STRING.",
+      );
+      expect(err.errors).toMatchObject([{ reason: 'invalid' }]);
+      const entries = await duckdbFile(
+        'entries.parquet',
+        `SELECT 'A' AS station, DATE '2023-06-03' AS drop_date, 'x' AS entries`,
+      );
+      expect(
+        (
+          await rejection(
+            load('entries', { sourceUris: [entries], destinationTable: dest(), schema: NULLABLE }),
+          )
+        ).message,
+      ).toBe(
+        "Error while reading data, error message: Parquet column 'entries' has type BYTE_ARRAY which does not match the target cpp_type INT64.",
+      );
+
+      // DuckDB's TIMESTAMP is INT64 TIMESTAMP(isAdjustedToUTC=false): DATETIME, not TIMESTAMP;
+      // TIMESTAMPTZ is isAdjustedToUTC=true: TIMESTAMP. DOUBLE is FLOAT64, BOOLEAN is BOOL.
+      const times = await duckdbFile(
+        'times.parquet',
+        `SELECT TIMESTAMP '2023-06-03 04:00:00' AS at, TIMESTAMPTZ '2023-06-03 04:00:00+00' AS tz, 1.5::DOUBLE AS f, true AS ok`,
+      );
+      const timesSchema = (at: string, tz: string) => ({
+        fields: [
+          { name: 'at', type: at, mode: 'NULLABLE' },
+          { name: 'tz', type: tz, mode: 'NULLABLE' },
+          { name: 'f', type: 'FLOAT', mode: 'NULLABLE' },
+          { name: 'ok', type: 'BOOLEAN', mode: 'NULLABLE' },
+        ],
+      });
+      const fine = await load('times_ok', {
+        sourceUris: [times],
+        destinationTable: dest('x'),
+        schema: timesSchema('DATETIME', 'TIMESTAMP'),
+      });
+      expect(fine.statistics?.load?.outputRows).toBe('1');
+      expect(
+        (
+          await rejection(
+            load('times_ts', {
+              sourceUris: [times],
+              destinationTable: dest('y'),
+              schema: timesSchema('TIMESTAMP', 'TIMESTAMP'),
+            }),
+          )
+        ).message,
+      ).toBe(
+        "Error while reading data, error message: Parquet column 'at' has type INT64 which does not match the target cpp_type TIMESTAMP.",
+      );
+      expect(
+        (
+          await rejection(
+            load('times_dt', {
+              sourceUris: [times],
+              destinationTable: dest('z'),
+              schema: timesSchema('DATETIME', 'DATETIME'),
+            }),
+          )
+        ).message,
+      ).toContain("Parquet column 'tz' has type INT64 which does not match the target cpp_type DATETIME.");
+    });
+
+    it('a schema field missing from the file fails the load', async () => {
+      const uri = await duckdbFile('short.parquet', `SELECT 'A' AS station, DATE '2023-06-03' AS drop_date`);
+      const err = await rejection(
+        load('short', { sourceUris: [uri], destinationTable: dest(), schema: NULLABLE }),
+      );
+      expect(err.message).toBe(
+        "Error while reading data, error message: Field 'entries' of the provided schema is missing from the file 'gs://b/short.parquet'.",
+      );
     });
   });
 });

@@ -20,8 +20,25 @@
  *   POST   /jobs                          insert (400 without jobReference.jobId or configuration,
  *                                         409 duplicate if the jobId exists); answers in the first state
  *   GET    /jobs/{jobId}?location=L       get: the n-th GET answers states[n-1] (the last one repeats);
- *                                         404 if unknown or if L is given and is not the job's location
+ *                                         404 if unknown, expired, or not visible from L (see below)
  * Anything else is a 404 with a JSON error body.
+ *
+ * What it enforces as BigQuery documents it (the rules, with their citations, are the functions of
+ * bigquery-standin-rules.ts; each has a unit test and a test through the client):
+ *   - job metadata expires: GET /jobs/{id} is 404 once the job is older than `jobRetentionMs`
+ *     (default 180 days), its id still taken (409) — jobs.get/jobs.list, "Job information is
+ *     available for a six month period after creation" (jobExpired). The clock is `now` (option)
+ *     shifted by `advanceClock(ms)`; it dates creationTime and endTime.
+ *   - locations in canonical form (US, EU upper case; regions lower case), for datasets and jobs
+ *     (canonicalLocation); jobs.get without `location` finds only US/EU jobs, and a `location` must
+ *     be the job's exactly — jobs.get reference, parameter location (jobVisibleAt).
+ *   - a load job finds no dataset outside its own location: "Not found: Dataset p:d was not found
+ *     in location L" once DONE — JobReference.location, default US (loadLocationError).
+ *   - a decorated load holds only rows of its partition, NULL dates being __NULL__'s — "Load data
+ *     into partitioned tables" (decoratorError).
+ *   - Parquet loads: each file's column types and modes must be the schema's (provided, else the
+ *     table's): modes equal, types per "Parquet conversions" — google-cloud-python#8093/#8305,
+ *     java-bigquery#13 (parquetSchemaError).
  *
  * Errors have BigQuery's shape, `{error:{code, message, errors:[{message, domain, reason}], status}}`:
  * each entry of `errors` carries the message too, as BigQuery's do. (Without it the client's ApiError
@@ -56,6 +73,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatasetResponse, JobMetadata, TableResponse } from '@google-cloud/bigquery';
 import { query } from '../harnesses/duckdb-query.ts';
+import {
+  canonicalLocation,
+  DEFAULT_JOB_RETENTION_MS,
+  decoratorError,
+  jobExpired,
+  jobVisibleAt,
+  loadLocationError,
+  NULL_PARTITION,
+  parquetSchemaError,
+  type ParquetColumn,
+  type SchemaField,
+} from './bigquery-standin-rules.ts';
 
 /** REST resources, typed as the client types them (the `bigquery` namespace of its types.d.ts). */
 export type DatasetResource = DatasetResponse[1];
@@ -122,6 +151,10 @@ export interface StandinOptions {
    * decides per job, from its configuration.
    */
   defaultScript?: DefaultScript;
+  /** The stand-in's clock (ms since the epoch; default Date.now), shifted by `advanceClock`. */
+  now?: () => number;
+  /** How long a job's metadata is kept (default 180 days: "a six month period after creation"). */
+  jobRetentionMs?: number;
 }
 
 export type DefaultScript = JobScript | ((configuration: JobConfiguration) => JobScript);
@@ -157,6 +190,8 @@ export interface BigQueryStandin {
    * of the job configuration (default 0); `error` makes the job end DONE with status.errorResult.
    */
   script(next: JobScript): void;
+  /** Moves the stand-in's clock forward by `ms` (job creationTime/endTime, job retention). */
+  advanceClock(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -221,6 +256,10 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
   const finished = new Map<string, Promise<void>>();
   let hook: BeforeResponse | undefined;
   let defaults = options.defaultScript;
+  let clockOffset = 0;
+  /** The stand-in's clock: `options.now` (default Date.now) plus what `advanceClock` added. */
+  const now = (): number => (options.now ?? Date.now)() + clockOffset;
+  const retentionMs = options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS;
 
   function requireDataset(project: string, dataset: string): { location: string; resource: DatasetResource } {
     const found = datasets.get(`${project}.${dataset}`);
@@ -249,16 +288,17 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     if (!nonEmpty(datasetId)) throw invalid('Required parameter is missing: datasetReference.datasetId');
     const key = `${project}.${datasetId}`;
     if (datasets.has(key)) throw duplicate(`Already Exists: Dataset ${project}:${datasetId}`);
-    const location = nonEmpty(posted.location) ? posted.location : 'US';
-    const now = String(Date.now());
+    // Stored and reported in BigQuery's canonical form (US, EU; us-central1): see canonicalLocation.
+    const location = canonicalLocation(nonEmpty(posted.location) ? posted.location : 'US');
+    const created = String(now());
     const resource: DatasetResource = {
       ...posted,
       kind: 'bigquery#dataset',
       id: `${project}:${datasetId}`,
       datasetReference: { projectId: project, datasetId },
       location,
-      creationTime: now,
-      lastModifiedTime: now,
+      creationTime: created,
+      lastModifiedTime: created,
       etag: newEtag(),
     };
     datasets.set(key, { location, resource });
@@ -371,8 +411,14 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     const project = dest.projectId ?? job.projectId;
     const dataset = String(dest.datasetId);
     const [tableId = '', decorator] = String(dest.tableId).split('$');
-    if (!datasets.has(`${project}.${dataset}`)) {
+    const target = datasets.get(`${project}.${dataset}`);
+    if (!target) {
       job.error = { reason: 'notFound', message: `Not found: Dataset ${project}:${dataset}` };
+      return;
+    }
+    const elsewhere = loadLocationError(project, dataset, target.location, job.location);
+    if (elsewhere) {
+      job.error = elsewhere;
       return;
     }
     const key = `${project}.${dataset}.${tableId}`;
@@ -403,20 +449,25 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     const table = tables.get(tableKey);
     const field = table?.timePartitioning?.field;
     const sourceUris = job.configuration.load?.sourceUris ?? [];
+    // The Parquet files must fit the provided schema, else the destination table's (parquetSchemaError).
+    const provided = job.configuration.load?.schema?.fields;
+    const ref = table?.tableReference;
+    const schema = {
+      fields: (provided ?? table?.schema?.fields ?? []) as SchemaField[],
+      provided: provided !== undefined,
+      table: `${ref?.projectId}:${ref?.datasetId}.${ref?.tableId}`,
+    };
     let read: Map<string, PartitionChunk>;
     try {
-      read = await readSources(options.gcsUrl ?? '', sourceUris, field, job.jobId);
+      read = await readSources(options.gcsUrl ?? '', sourceUris, field, job.jobId, schema);
     } catch (error) {
       job.error = { reason: 'invalid', message: error instanceof Error ? error.message : String(error) };
       return;
     }
     if (decorator !== undefined) {
-      const outside = [...read.keys()].filter((partition) => partition !== decorator);
-      if (outside.length > 0) {
-        job.error = {
-          reason: 'invalid',
-          message: `Some rows belong to partitions ${outside.join(', ')}, not to the decorator's ${decorator}`,
-        };
+      const outside = decoratorError(decorator, read.keys());
+      if (outside) {
+        job.error = outside;
         return;
       }
     }
@@ -439,7 +490,7 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     if (state === 'DONE') {
       let done = finished.get(job.jobId);
       if (!done) {
-        job.endTime ??= Date.now();
+        job.endTime ??= now();
         done = finishLoad(job);
         finished.set(job.jobId, done);
       }
@@ -452,7 +503,7 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
       configuration: job.configuration,
       status: { state },
       statistics: {
-        creationTime: String(job.creationTime ?? Date.now()),
+        creationTime: String(job.creationTime ?? now()),
         ...(state === 'DONE' && job.endTime !== undefined && { endTime: String(job.endTime) }),
       },
     };
@@ -490,11 +541,12 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     const job: StandinJob = {
       jobId,
       projectId: project,
-      location: nonEmpty(ref?.location) ? ref.location : 'US',
+      // BigQuery's canonical form of jobReference.location (default US): see canonicalLocation.
+      location: canonicalLocation(nonEmpty(ref?.location) ? ref.location : 'US'),
       configuration,
       states: script.states && script.states.length > 0 ? [...script.states] : [...DEFAULT_STATES],
       polls: 0,
-      creationTime: Date.now(),
+      creationTime: now(),
       // With table contents, an unscripted count is the rows the load reads (set once DONE).
       outputRows: scripted ?? (options.gcsUrl !== undefined ? undefined : 0),
     };
@@ -503,11 +555,26 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     return observe(job, stateOf(job, 0));
   }
 
-  function getJob(project: string, jobId: string, query: Record<string, string>): Promise<JobResource> {
+  /**
+   * The job that a call about one job (jobs.get, and any route about a job) finds, or 404 notFound:
+   * unknown, of another project, seen from another `location` or without one for a job outside
+   * US/EU (jobVisibleAt), or past its retention (jobExpired; its id stays taken for inserts).
+   */
+  function requireJob(project: string, jobId: string, query: Record<string, string>): StandinJob {
     const job = jobs.get(jobId);
     const location = query.location;
-    if (!job || job.projectId !== project || (location !== undefined && location !== job.location))
+    if (
+      !job ||
+      job.projectId !== project ||
+      !jobVisibleAt(job.location, location) ||
+      jobExpired(job.creationTime ?? now(), now(), retentionMs)
+    )
       throw notFound(`Not found: Job ${project}:${location !== undefined ? `${location}.` : ''}${jobId}`);
+    return job;
+  }
+
+  function getJob(project: string, jobId: string, query: Record<string, string>): Promise<JobResource> {
+    const job = requireJob(project, jobId, query);
     job.polls += 1;
     return observe(job, stateOf(job, job.polls - 1));
   }
@@ -641,6 +708,7 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     defaultScript: (next) => void (defaults = next),
     finishAll,
     script: (next) => void scripts.push(next),
+    advanceClock: (ms) => void (clockOffset += ms),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
@@ -659,6 +727,7 @@ async function readSources(
   sourceUris: string[],
   field: string | undefined,
   jobId: string,
+  schema?: { fields: SchemaField[]; provided: boolean; table: string },
 ): Promise<Map<string, PartitionChunk>> {
   const dir = await mkdtemp(join(tmpdir(), 'bq-standin-load-'));
   try {
@@ -673,6 +742,20 @@ async function readSources(
       const path = join(dir, `source-${index}.parquet`);
       await writeFile(path, Buffer.from(await response.arrayBuffer()));
       paths.push(path);
+      if (schema && schema.fields.length > 0) {
+        // Each file's Parquet types and repetitions against the load's schema (parquetSchemaError).
+        const leaves = await query(
+          `SELECT name, type, repetition_type, logical_type, converted_type FROM parquet_schema('${path.replaceAll("'", "''")}') WHERE coalesce(num_children, 0) = 0`,
+        );
+        const refused = parquetSchemaError(
+          uri,
+          leaves as unknown as ParquetColumn[],
+          schema.fields,
+          schema.provided,
+          schema.table,
+        );
+        if (refused) throw new Error(refused.message);
+      }
     }
     const files = `read_parquet([${paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ')}])`;
     const columns = await query(`DESCRIBE SELECT * FROM ${files}`);
@@ -685,7 +768,10 @@ async function readSources(
       .map((c) => String(c.column_name));
     const quote = (name: string): string => `"${name.replaceAll('"', '""')}"`;
     const partition =
-      field === undefined ? `'${UNPARTITIONED}'` : `strftime(CAST(${quote(field)} AS DATE), '%Y%m%d')`;
+      field === undefined
+        ? `'${UNPARTITIONED}'`
+        : // A NULL partitioning value puts the row in the __NULL__ partition (decoratorError).
+          `coalesce(strftime(CAST(${quote(field)} AS DATE), '%Y%m%d'), '${NULL_PARTITION}')`;
     const sums = integers.map((name, i) => `CAST(sum(${quote(name)}) AS VARCHAR) AS s${i}`);
     const rows = await query(
       `SELECT ${partition} AS partition, count(*) AS n${sums.map((s) => `, ${s}`).join('')} FROM ${files} GROUP BY 1`,
