@@ -41,7 +41,12 @@ const MULTI_REGIONS = new Set(['US', 'EU']);
 /**
  * BigQuery's canonical spelling of a location: multi-regions upper case (US, EU), regions lower
  * case (us-central1, asia-northeast1), as the locations page lists them
- * (https://cloud.google.com/bigquery/docs/locations) and datasets.get reports them.
+ * (https://cloud.google.com/bigquery/docs/locations) and datasets.get reports them. BigQuery
+ * accepts a lower-case multi-region but reports it upper case: "BigQuery resources that support a
+ * location field are able to accept multi-region values in lowercase (e.g. us, eu), but since
+ * multi-regions are capitalized by the BigQuery API, using lowercase values result in a permanent
+ * diff" (hashicorp/terraform-provider-google#17031; also Canner/wren-engine#53, "the returned
+ * value of location is uppercase").
  */
 export function canonicalLocation(location: string): string {
   const upper = location.toUpperCase();
@@ -71,8 +76,9 @@ export function jobVisibleAt(jobLocation: string, requested: string | undefined)
  * A load job runs in its own location (jobReference.location, default US: JobReference,
  * "The default value is US", https://cloud.google.com/bigquery/docs/reference/rest/v2/JobReference)
  * and finds no dataset elsewhere: "Not found: Dataset p:d was not found in location L", reason
- * notFound (BigQuery's message when a job's location is not its dataset's; see
- * https://cloud.google.com/bigquery/docs/locations#specify_locations).
+ * notFound (BigQuery's message when a job's location is not its dataset's, quoted e.g. in
+ * slingdata-io/sling-cli#65: "Error 404: Not found: Dataset p:d was not found in location US,
+ * notFound"; see https://cloud.google.com/bigquery/docs/locations#specify_locations).
  */
 export function loadLocationError(
   project: string,
@@ -97,8 +103,10 @@ export const NULL_PARTITION = '__NULL__';
  * tables": "For time-unit column and integer-range partitioned tables, the partition ID specified
  * in the decorator must match the data being written. ... Otherwise, an error occurs."
  * (https://cloud.google.com/bigquery/docs/load-data-partitioned-tables). Rows with a NULL
- * partitioning value belong to the __NULL__ partition ("Managing partitioned tables": __NULL__
- * and __UNPARTITIONED__ partitions, https://cloud.google.com/bigquery/docs/partitioned-tables),
+ * partitioning value belong to the __NULL__ partition ("Managing partitioned table data": a
+ * partition decorator may name the __NULL__ and __UNPARTITIONED__ partitions, e.g.
+ * my_table$__NULL__, https://cloud.google.com/bigquery/docs/managing-partitioned-table-data;
+ * "Introduction to partitioned tables", https://cloud.google.com/bigquery/docs/partitioned-tables),
  * so they too are outside any date decorator.
  */
 export function decoratorError(decorator: string, partitions: Iterable<string>): RuleError | undefined {
