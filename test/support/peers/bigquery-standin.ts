@@ -13,15 +13,30 @@
  *   GET    /datasets/{d}                  get (404 unless created)
  *   PATCH  /datasets/{d}                  update (merges top-level fields; If-Match checked)
  *   DELETE /datasets/{d}?deleteContents=  delete (400 resourceInUse if it has tables and not deleteContents)
- *   POST   /datasets/{d}/tables           insert (404 if the dataset is missing, 409 if the table exists)
+ *   POST   /datasets/{d}/tables           insert (404 if the dataset is missing, 409 if the table exists;
+ *                                         400 invalid if its view.query does not transpile and bind)
  *   GET    /datasets/{d}/tables/{t}       get
- *   PATCH  /datasets/{d}/tables/{t}       update (merges top-level fields; If-Match checked)
+ *   PATCH  /datasets/{d}/tables/{t}       update (merges top-level fields; If-Match checked; view checked)
  *   DELETE /datasets/{d}/tables/{t}       delete
  *   POST   /jobs                          insert (400 without jobReference.jobId or configuration,
  *                                         409 duplicate if the jobId exists); answers in the first state
  *   GET    /jobs/{jobId}?location=L       get: the n-th GET answers states[n-1] (the last one repeats);
  *                                         404 if unknown, expired, or not visible from L (see below)
+ *   POST   /queries                       jobs.query: runs the statement at once (a DONE job, generated id)
+ *                                         and answers schema, rows, totalRows, pageToken, totalBytesProcessed
+ *   GET    /queries/{jobId}?location=&maxResults=&pageToken=&startIndex=&formatOptions.useInt64Timestamp=
+ *                                         jobs.getQueryResults: a poll like GET /jobs (jobComplete false
+ *                                         until DONE), then the rows paged; 404 as GET /jobs
  * Anything else is a 404 with a JSON error body.
+ *
+ * SQL (bigquery-standin-sql.ts): an in-memory DuckDB holds every table's rows (those of loads, with
+ * `gcsUrl`, and of DML) and its views; BigQuery SQL is transpiled by sqlglot (bigquery_sql.py, in
+ * the venv .ci/install-test-servers makes), query parameters bound as typed literals. Query jobs
+ * (POST /jobs with configuration.query, GoogleSQL only) run when they reach DONE and report
+ * statistics.query {statementType, totalBytesProcessed, numDmlAffectedRows}, or fail DONE with
+ * errorResult invalidQuery/notFound. Bytes processed follow BigQuery's on-demand data sizes over
+ * the referenced columns, of the pinned partitions only (bigquery-standin-sql.ts). Scripts have a
+ * `kind` (load by default, or query): a query job takes only a query script.
  *
  * What it enforces as BigQuery documents it (the rules, with their citations, are the functions of
  * bigquery-standin-rules.ts; each has a unit test and a test through the client):
@@ -49,7 +64,7 @@
  * default) a missing table is created from the load's schema, timePartitioning and clustering.
  * A scripted error takes precedence over both.
  *
- * Table contents (with `gcsUrl`): the stand-in does not run SQL, but it does hold what loads put
+ * Table contents (with `gcsUrl`): besides the rows (above), the stand-in keeps a summary of what loads put
  * in a table, so that "loaded once" and "equals a clean run" are checks on its state, not on the
  * worker's word. When a load job of PARQUET files reaches DONE, each gs:// source is read from
  * the GCS emulator at `gcsUrl` (fake-gcs-server, JSON API) and summarised with DuckDB per
@@ -85,6 +100,18 @@ import {
   type ParquetColumn,
   type SchemaField,
 } from './bigquery-standin-rules.ts';
+import {
+  checkQueryConfiguration,
+  configurationOfQueryRequest,
+  httpErrorOf,
+  jobErrorOf,
+  queryRequest,
+  queryResponse,
+  queryStatistics,
+  type QueryConfiguration,
+} from './bigquery-standin-queries.ts';
+import { SqlError } from './bigquery-standin-results.ts';
+import { createSqlEngine, type QueryOutcome } from './bigquery-standin-sql.ts';
 
 /** REST resources, typed as the client types them (the `bigquery` namespace of its types.d.ts). */
 export type DatasetResource = DatasetResponse[1];
@@ -124,6 +151,8 @@ export interface StandinRequest {
 }
 
 export interface JobScript {
+  /** The kind of job the script is for (default 'load'): a query job takes only a 'query' script. */
+  kind?: 'load' | 'query';
   states?: JobState[];
   outputRows?: number | ((config: JobConfiguration) => number);
   error?: { reason: string; message: string };
@@ -185,7 +214,9 @@ export interface BigQueryStandin {
   /** Brings every job that is not DONE to DONE, with its effects (BigQuery finishing unwatched jobs). */
   finishAll(): Promise<void>;
   /**
-   * How the next job inserted behaves (each call queues one script; each insert consumes one).
+   * How the next job inserted behaves (each call queues one script; each insert consumes the first
+   * queued script of its kind, `kind` 'load' by default or 'query', so a load's script is not taken
+   * by a query job the worker sends before it).
    * `states` default ['PENDING','RUNNING','DONE'] (one per GET); `outputRows` = a number or a function
    * of the job configuration (default 0); `error` makes the job end DONE with status.errorResult.
    */
@@ -260,6 +291,10 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
   /** The stand-in's clock: `options.now` (default Date.now) plus what `advanceClock` added. */
   const now = (): number => (options.now ?? Date.now)() + clockOffset;
   const retentionMs = options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS;
+  /** The tables' rows, and the SQL that runs over them (bigquery-standin-sql.ts). */
+  const sql = createSqlEngine(tables);
+  /** Query jobs' results, once DONE without error. */
+  const results = new Map<string, QueryOutcome>();
 
   function requireDataset(project: string, dataset: string): { location: string; resource: DatasetResource } {
     const found = datasets.get(`${project}.${dataset}`);
@@ -477,11 +512,29 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
       job.error = { reason: 'duplicate', message: `Already Exists: Table ${tableKey} is not empty` };
       return;
     }
+    try {
+      // The rows themselves, into the SQL engine's copy of the table (the same disposition).
+      await sql.loadFromGcs(options.gcsUrl ?? '', tableKey, sourceUris, decorator, disposition);
+    } catch (error) {
+      job.error = { reason: 'invalid', message: error instanceof Error ? error.message : String(error) };
+      return;
+    }
     if (disposition === 'WRITE_TRUNCATE') for (const partition of targets) current.delete(partition);
     for (const [partition, chunk] of read) current.set(partition, [...(current.get(partition) ?? []), chunk]);
     partitions.set(tableKey, current);
     if (job.outputRows === undefined) {
       job.outputRows = [...read.values()].reduce((sum, chunk) => sum + chunk.rows, 0);
+    }
+  }
+
+  /** A query job reaching DONE runs its statement: results kept, or the error as its errorResult. */
+  async function finishQuery(job: StandinJob): Promise<void> {
+    const config = job.configuration.query as QueryConfiguration | undefined;
+    if (job.error || !config) return;
+    try {
+      results.set(job.jobId, await sql.run(queryRequest(config, job.projectId, job.location)));
+    } catch (error) {
+      job.error = jobErrorOf(error);
     }
   }
 
@@ -491,7 +544,7 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
       let done = finished.get(job.jobId);
       if (!done) {
         job.endTime ??= now();
-        done = finishLoad(job);
+        done = job.configuration.query ? finishQuery(job) : finishLoad(job);
         finished.set(job.jobId, done);
       }
       await done;
@@ -510,6 +563,9 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     if (state !== 'DONE') return resource;
     if (job.error) {
       resource.status = { state, errorResult: { ...job.error }, errors: [{ ...job.error }] };
+    } else if (job.configuration.query) {
+      const outcome = results.get(job.jobId);
+      if (outcome) resource.statistics = { ...resource.statistics, ...queryStatistics(outcome) };
     } else {
       const sourceUris = job.configuration.load?.sourceUris;
       resource.statistics = {
@@ -532,10 +588,15 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
       throw invalid(`jobReference.projectId ${ref.projectId} does not match the project ${project}`);
     const configuration = posted.configuration;
     if (!isObject(configuration)) throw invalid('Required parameter is missing: configuration');
+    if (configuration.query) checkQueryConfiguration(configuration.query);
     const existing = jobs.get(jobId);
     if (existing) throw duplicate(`Already Exists: Job ${existing.projectId}:${existing.location}.${jobId}`);
+    const kind = configuration.query ? 'query' : 'load';
+    const queued = scripts.findIndex((s) => (s.kind ?? 'load') === kind);
     const script =
-      scripts.shift() ?? (typeof defaults === 'function' ? defaults(configuration) : defaults) ?? {};
+      (queued >= 0 ? scripts.splice(queued, 1)[0] : undefined) ??
+      (typeof defaults === 'function' ? defaults(configuration) : defaults) ??
+      {};
     const scripted =
       typeof script.outputRows === 'function' ? script.outputRows(configuration) : script.outputRows;
     const job: StandinJob = {
@@ -579,6 +640,64 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     return observe(job, stateOf(job, job.polls - 1));
   }
 
+  /** jobs.query: runs the statement at once (a DONE job with a generated id) and answers its first page. */
+  async function runJobsQuery(project: string, body: unknown): Promise<object> {
+    const posted = objectBody<Record<string, unknown>>(body);
+    const configuration = configurationOfQueryRequest(posted);
+    checkQueryConfiguration(configuration);
+    if (posted.dryRun === true) throw invalid('The stand-in does not dry-run queries');
+    const jobId = `job_${randomBytes(12).toString('base64url')}`;
+    const job: StandinJob = {
+      jobId,
+      projectId: project,
+      location: canonicalLocation(nonEmpty(posted.location) ? posted.location : 'US'),
+      configuration: { query: configuration } as JobConfiguration,
+      states: ['DONE'],
+      polls: 0,
+      creationTime: now(),
+    };
+    jobs.set(jobId, job);
+    await observe(job, 'DONE');
+    if (job.error) throw httpErrorOf(job.error);
+    const format = posted.formatOptions as { useInt64Timestamp?: unknown } | undefined;
+    return queryResponse(
+      'bigquery#queryResponse',
+      { projectId: project, jobId, location: job.location },
+      results.get(jobId),
+      {
+        maxResults: posted.maxResults,
+        useInt64Timestamp: format?.useInt64Timestamp === true,
+      },
+    );
+  }
+
+  /** jobs.getQueryResults: a poll of the job (its scripted states, like jobs.get); rows once DONE. */
+  async function getQueryResults(
+    project: string,
+    jobId: string,
+    query: Record<string, string>,
+  ): Promise<object> {
+    const job = requireJob(project, jobId, query);
+    job.polls += 1;
+    const resource = await observe(job, stateOf(job, job.polls - 1));
+    const ref = { projectId: project, jobId, location: job.location };
+    const kind = 'bigquery#getQueryResultsResponse';
+    if (resource.status?.state !== 'DONE')
+      return queryResponse(kind, ref, undefined, { useInt64Timestamp: false });
+    if (job.error) throw httpErrorOf(job.error);
+    return queryResponse(
+      kind,
+      ref,
+      results.get(jobId) ?? { statementType: '', rows: [], totalBytesProcessed: 0 },
+      {
+        maxResults: query.maxResults,
+        pageToken: query.pageToken,
+        startIndex: query.startIndex,
+        useInt64Timestamp: query['formatOptions.useInt64Timestamp'] === 'true',
+      },
+    );
+  }
+
   // ---- routing ----
 
   /** Returns [status, body]; an undefined body means no content. */
@@ -593,17 +712,33 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
         if (method === 'PATCH' || method === 'PUT') return [200, patchDataset(req, project, id, body)];
         if (method === 'DELETE') {
           deleteDataset(project, id, query);
+          await sql.sync();
           return [204, undefined];
         }
       }
       if (id && sub === 'tables') {
-        if (subId === undefined && method === 'POST') return [200, insertTable(project, id, body)];
+        if (subId === undefined && method === 'POST') {
+          // A view's query must transpile and bind (400 invalid otherwise), as BigQuery checks it.
+          requireDataset(project, id);
+          const tableId = String((body as TableResource | undefined)?.tableReference?.tableId);
+          await sql.checkView(`${project}.${id}.${tableId}`, body);
+          const inserted = insertTable(project, id, body);
+          await sql.sync();
+          return [200, inserted];
+        }
         if (subId) {
           if (method === 'GET') return [200, requireTable(project, id, subId)];
-          if (method === 'PATCH' || method === 'PUT') return [200, patchTable(req, project, id, subId, body)];
+          if (method === 'PATCH' || method === 'PUT') {
+            requireTable(project, id, subId);
+            await sql.checkView(`${project}.${id}.${subId}`, body);
+            const patched = patchTable(req, project, id, subId, body);
+            await sql.sync();
+            return [200, patched];
+          }
           if (method === 'DELETE') {
             requireTable(project, id, subId);
             tables.delete(`${project}.${id}.${subId}`);
+            await sql.sync();
             return [204, undefined];
           }
         }
@@ -612,6 +747,10 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     if (project && kind === 'jobs' && sub === undefined) {
       if (id === undefined && method === 'POST') return [200, await insertJob(project, body)];
       if (id && method === 'GET') return [200, await getJob(project, id, query)];
+    }
+    if (project && kind === 'queries' && sub === undefined) {
+      if (id === undefined && method === 'POST') return [200, await runJobsQuery(project, body)];
+      if (id && method === 'GET') return [200, await getQueryResults(project, id, query)];
     }
     throw notFound(`Not found: ${method} ${record.path}`);
   }
@@ -670,7 +809,7 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     try {
       [status, payload] = await route(req, record);
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
+      if (!(err instanceof HttpError) && !(err instanceof SqlError)) throw err;
       [status, payload] = [err.code, errorBody(err.code, err.reason, err.message)];
     }
     await hook?.(record, status);
@@ -709,12 +848,14 @@ export async function startBigQueryStandin(options: StandinOptions = {}): Promis
     finishAll,
     script: (next) => void scripts.push(next),
     advanceClock: (ms) => void (clockOffset += ms),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         // The client keeps connections alive (forever: true); close() alone would wait for them.
         server.closeAllConnections();
-      }),
+      });
+      await sql.close();
+    },
   };
 }
 
