@@ -40,6 +40,8 @@ export interface Config {
   bigqueryEmulator: string | undefined;
   /** Longest wait for a DuckDB warehouse file another run holds (ms). */
   lockWaitMs: number;
+  /** A run with no date selection looks for missing weeks among this many latest drop dates. */
+  catchUpWeeks: number;
   fetch: FetchPolicy;
 }
 
@@ -85,6 +87,7 @@ export function resolveConfig(
     gcsEmulator: httpUrl(named.gcsEmulator, values.gcsEmulator),
     bigqueryEmulator: httpUrl(named.bigqueryEmulator, values.bigqueryEmulator),
     lockWaitMs: whole('lockWaitMs'),
+    catchUpWeeks: whole('catchUpWeeks'),
     fetch: {
       timeoutMs: whole('fetchTimeoutMs'),
       attempts: whole('fetchAttempts'),

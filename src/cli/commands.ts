@@ -28,7 +28,9 @@ export function registerCommands(
   bind: <F>(action: Action<F>) => (flags: F) => Promise<void>,
 ): void {
   withSelectionOptions(withConfigOptions(program.command('run'), 'run'))
-    .description('fetch, convert, store and load the selected weeks (default: the latest drop date)')
+    .description(
+      'fetch, convert, store and load the selected weeks (default: the latest drop date and the missing weeks before it)',
+    )
     .option('--force', 'reload weeks that are already loaded (and accept suspect ones)')
     .option(
       '--accept <dates>',
@@ -58,7 +60,7 @@ export function registerCommands(
     .option('--force', 'plan as for run --force')
     .option('--json', 'machine-readable output')
     .action(
-      bind<CommonFlags>(async (flags, { io, out, until, stop }) => {
+      bind<CommonFlags>(async (flags, { io, out, err, until, stop }) => {
         const { planCommand } = await import('../commands/plan.ts');
         const { formatPlan } = await import('../cli-output.ts');
         const weeks = await until(
@@ -66,9 +68,12 @@ export function registerCommands(
             selection: selectionOf(flags),
             share: taskShareFromEnv(io.env),
             force: flags.force === true,
+            missing: flags.missing === true,
             config: await configOf(flags, io),
             now: clock(io.env),
             signal: stop.signal,
+            // On stderr, so that --json's stdout stays one document.
+            onNote: (note) => err(note.message),
           }),
         );
         out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));

@@ -25,6 +25,7 @@ export interface CommonFlags extends ConfigFlags, DropDateSelection {
   block?: string;
   strict?: boolean;
   force?: boolean;
+  missing?: boolean;
   json?: boolean;
   logLevel?: LogLevel;
 }
@@ -74,12 +75,20 @@ export function withSelectionOptions(command: Command): Command {
     .option('--day <d>', 'with --year and --month: that one drop date')
     .option('--date <yyyy-mm-dd>', 'one drop date')
     .option('--from <yyyy-mm-dd>', 'every drop date from this date (inclusive)')
-    .option('--to <yyyy-mm-dd>', 'with --from: up to this date (inclusive; default today)');
+    .option('--to <yyyy-mm-dd>', 'with --from: up to this date (inclusive; default today)')
+    .option(
+      '--week-of <yyyy-mm-dd>',
+      "the drop date whose file holds this date's readings: the first drop date after it (a scheduler's logical date)",
+    )
+    .option(
+      '--missing',
+      'only the selected weeks the warehouse does not hold (already loaded ones are not fetched)',
+    );
 }
 
 export function selectionOf(flags: CommonFlags): DropDateSelection {
-  const { year, month, day, date, from, to } = flags;
-  return { year, month, day, date, from, to };
+  const { year, month, day, date, from, to, weekOf } = flags;
+  return { year, month, day, date, from, to, weekOf };
 }
 
 /** Flags, then environment, then the named block, then defaults. */

@@ -24,7 +24,7 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
   // bad setting fails the flow run with its message.
   const summary = await runAsFlowRun(
     env,
-    { selection: selectionOf(flags), force: flags.force === true },
+    { selection: selectionOf(flags), force: flags.force === true, missing: flags.missing === true },
     async (choice) => {
       metricsTargetsOf(flags, env);
       return runCommand({
@@ -32,6 +32,7 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
         // A Cloud Run or Kubernetes fan-out task takes its share of the dates (shard.ts).
         share: taskShareFromEnv(env),
         force: choice.force,
+        missing: choice.missing,
         accept:
           flags.accept !== undefined ? parseAccept(flags.accept) : parseAccept(env[ACCEPT_ENV], ACCEPT_ENV),
         strict: flags.strict === true,
@@ -40,6 +41,7 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
         log,
         signal: stop.signal,
         onWeek: (week) => display.week(week),
+        onNote: (note) => display.note(note.message),
         onProgress: (event) => display.progress(event),
       });
     },

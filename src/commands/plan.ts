@@ -1,8 +1,10 @@
 /**
  * `mta-ingest plan`: what a run with the same arguments would do, from the lake's manifests
- * and the warehouse's load records. Fetches nothing and writes nothing.
+ * and the warehouse's load records. Fetches no week's file (a run with no date selection reads
+ * the MTA's index page, as the run would) and writes nothing.
  */
-import { resolveDropDates, sourceUrlFor, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
+import { sourceUrlFor, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
+import { resolveSelection, selectsNothing } from '../dates/selection.ts';
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
@@ -10,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { WeekStore } from '../lake/week-store.ts';
 import { createLogger } from '../log.ts';
 import { assessWeek, type WeekNeed } from '../pipeline/week-decision.ts';
-import { shareOf, type TaskShare } from '../dates/shard.ts';
+import type { TaskShare } from '../dates/shard.ts';
+import { refuseMissingWithForce, selectWeeks, type SelectionNote } from './week-selection.ts';
 
 export type PlannedState = 'loaded' | 'stored, not loaded' | 'not stored';
 
@@ -39,6 +42,8 @@ const noLog = createLogger('silent');
 export interface PlanOptions {
   selection: DropDateSelection;
   force: boolean;
+  /** Plan as for `run --missing`: only the weeks the warehouse does not hold. */
+  missing?: boolean | undefined;
   config: Config;
   now: Date;
   overrides?: BackendOverrides | undefined;
@@ -46,11 +51,25 @@ export interface PlanOptions {
   signal?: AbortSignal | undefined;
   /** Plan only this task's share of the dates, as `run` with the same share would take. */
   share?: TaskShare | undefined;
+  /** Lines about the selection, as the run would log them (catch-up, its bound, the index page). */
+  onNote?: ((note: SelectionNote) => void) | undefined;
 }
 
 export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> {
-  const selected = resolveDropDates(options.selection, options.now);
-  const dates = options.share ? shareOf(selected, options.share) : selected;
+  const selected = resolveSelection(options.selection, options.now);
+  refuseMissingWithForce(options.missing, options.force);
+  // The weeks the run would take (catch-up, --missing), from the same stores and index page.
+  const { dates, notes } = await selectWeeks({
+    resolved: selected,
+    catchingUp: selectsNothing(options.selection),
+    missing: options.missing === true,
+    config: options.config,
+    now: options.now,
+    share: options.share,
+    overrides: options.overrides,
+    signal: options.signal,
+  });
+  for (const note of notes) options.onNote?.(note);
   return withReadOnlyBackends(
     options.config,
     async (lake, warehouse) => {

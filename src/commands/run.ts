@@ -3,7 +3,8 @@
  * each week through the pipeline in order. Returns the weeks' reports and the exit code; the
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
-import { latestDropDate, resolveDropDates, type DropDateSelection } from '../dates/drop-dates.ts';
+import { latestDropDate, type DropDateSelection } from '../dates/drop-dates.ts';
+import { resolveSelection, selectsNothing } from '../dates/selection.ts';
 import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -15,12 +16,15 @@ import { skippedWeek, warehouseFailedWeek } from '../pipeline/unfinished-week.ts
 import { newRunId, openRunContext } from '../pipeline/run-context.ts';
 import { preflight } from '../pipeline/preflight.ts';
 import type { BackendOverrides } from '../backends.ts';
-import { shareOf, type TaskShare } from '../dates/shard.ts';
+import type { TaskShare } from '../dates/shard.ts';
 import { ACCEPT_ENV } from './accept-env.ts';
+import { refuseMissingWithForce, selectWeeks, type SelectionNote } from './week-selection.ts';
 
 export interface RunOptions {
   selection: DropDateSelection;
   force: boolean;
+  /** `--missing`: take only the selected weeks the warehouse does not hold (week-selection.ts). */
+  missing?: boolean | undefined;
   /**
    * Weeks to load even if the plausibility gate finds them suspect (`--accept`): these drop
    * dates, or 'all'. `force` accepts too.
@@ -33,6 +37,8 @@ export interface RunOptions {
   log: Logger;
   signal?: AbortSignal | undefined;
   onWeek?: ((week: WeekResult) => void) | undefined;
+  /** Lines about the selection (catch-up, its bound, the index page), before the first week. */
+  onNote?: ((note: SelectionNote) => void) | undefined;
   overrides?: BackendOverrides | undefined;
   /** Live progress events, for a terminal display. */
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -47,9 +53,20 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   // The whole selection is resolved (and refused) first and then shared, so every task of a
   // fan-out takes its share of the same list: a drop date that comes between two tasks' starts
   // only lengthens the list at its end, and no earlier date changes hands.
-  const selected = resolveDropDates(options.selection, options.now);
+  const selected = resolveSelection(options.selection, options.now);
+  refuseMissingWithForce(options.missing, options.force);
   await preflight(options.config); // local paths a run writes: a bad one is exit 2, before any fetch
-  const dates = options.share ? shareOf(selected, options.share) : selected;
+  // With no date selection, the latest week and the missing ones before it (catch-up.ts).
+  const { dates, notes } = await selectWeeks({
+    resolved: selected,
+    catchingUp: selectsNothing(options.selection),
+    missing: options.missing === true,
+    config: options.config,
+    now: options.now,
+    share: options.share,
+    overrides: options.overrides,
+    signal: options.signal,
+  });
   const latest = latestDropDate(options.now);
   const runId = newRunId(options.now);
   const ctx = await openRunContext(
@@ -72,6 +89,10 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
       },
       'run started',
     );
+    for (const note of notes) {
+      ctx.log[note.level]({ event: note.event }, note.message);
+      options.onNote?.(note);
+    }
     for (const date of dates) {
       const weekOptions = {
         force: options.force,
@@ -107,7 +128,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   }
   const exitCode = exitCodeFor(weeks, options.signal?.aborted ? signalOf(options.signal) : false);
   ctx.log.info({ event: 'run.done', exitCode }, 'run finished');
-  return { runId, weeks, exitCode };
+  return { runId, weeks, exitCode, ...(notes.length > 0 && { notes: notes.map((note) => note.message) }) };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface DropDateSelection {
   date?: string;
   from?: string;
   to?: string;
+  /** Any date: the drop date whose file covers it (week-of.ts); resolved by selection.ts. */
+  weekOf?: string;
 }
 
 const NEW_YORK = 'America/New_York';
@@ -218,7 +220,7 @@ function parseDate(flag: string, value: string): IsoDate {
 }
 
 /** Drop dates in [start, end], both inclusive (clipped to the first file). */
-function dropDatesBetween(start: IsoDate, end: IsoDate): IsoDate[] {
+export function dropDatesBetween(start: IsoDate, end: IsoDate): IsoDate[] {
   const from = dayNumber(max(start, FIRST_DROP_DATE));
   const to = dayNumber(end);
   const dates = new Set(IRREGULAR_DROP_DATES.filter((date) => date >= start && date <= end));
@@ -232,12 +234,12 @@ function dropDateOnOrBefore(date: IsoDate): IsoDate | undefined {
   return dropDatesBetween(isoDate(dayNumber(date) - 6), date).at(-1);
 }
 
-function dropDateOnOrAfter(date: IsoDate): IsoDate | undefined {
+export function dropDateOnOrAfter(date: IsoDate): IsoDate | undefined {
   return dropDatesBetween(date, isoDate(dayNumber(date) + 6))[0];
 }
 
 /** Strict YYYY-MM-DD that exists on the calendar (no 2023-02-30). */
-function isCalendarDate(value: string): boolean {
+export function isCalendarDate(value: string): boolean {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
   const [y, m, d] = value.split('-').map(Number) as [number, number, number];
   return m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m);
@@ -253,6 +255,11 @@ function dayNumber(date: IsoDate): number {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
   // setUTCFullYear, not Date.UTC: Date.UTC maps years 0..99 to 1900..1999.
   return new Date(0).setUTCFullYear(y, m - 1, d) / DAY_MS;
+}
+
+/** The date `days` days after `date` (before, when negative). */
+export function addDays(date: IsoDate, days: number): IsoDate {
+  return isoDate(dayNumber(date) + days);
 }
 
 function isoDate(dayNo: number): IsoDate {
@@ -276,7 +283,7 @@ function flags(values: Record<string, string | undefined>): string {
 }
 
 /** A value as typed, quoted when it is empty or holds spaces or newlines, so messages stay one line. */
-function shown(value: string | undefined): string {
+export function shown(value: string | undefined): string {
   return value !== undefined && /^[\w.:+-]+$/.test(value) ? value : JSON.stringify(value ?? '');
 }
 

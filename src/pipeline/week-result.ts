@@ -73,4 +73,6 @@ export interface RunSummary {
   runId: string;
   weeks: WeekResult[];
   exitCode: ExitCode;
+  /** Lines about the selection: the catch-up's weeks, its bound cutting weeks off, the index page. */
+  notes?: string[] | undefined;
 }

@@ -108,7 +108,7 @@ export const BLOCK_SECTIONS: Record<SectionName, SectionSpec> = {
   },
   worker: {
     title: 'MTA Ingest Worker',
-    description: 'Where the worker spools a week while it is processed.',
+    description: 'How the worker runs: where it spools a week, and how many weeks a run catches up.',
     fields: fieldsOf('worker'),
   },
 };

@@ -136,6 +136,21 @@ const TABLE = [
     commands: FETCHING,
   },
   {
+    name: 'catchUpWeeks',
+    flag: '--catch-up-weeks',
+    placeholder: '<n>',
+    env: 'MTA_INGEST_CATCH_UP_WEEKS',
+    block: { section: 'worker', field: 'catchUpWeeks' },
+    type: 'integer',
+    minimum: 1,
+    // A quarter: a scheduler down (or an MTA posting late) for up to three months recovers with
+    // no one noticing, in one run of at most 12 files (about 400 MB); a longer gap is named in
+    // one line and left to a deliberate backfill.
+    default: 12,
+    help: 'With no date selection, a run also loads the missing weeks among this many latest drop dates (the latest included).',
+    commands: ['run', 'plan'],
+  },
+  {
     name: 'gcsEmulator',
     placeholder: '<url>',
     env: 'MTA_INGEST_GCS_EMULATOR',

@@ -78,6 +78,14 @@ export class RunDisplay {
     this.status = undefined;
   }
 
+  /** A line about the run's selection (catch-up, its bound), before its weeks' lines. */
+  note(line: string): void {
+    if (this.mode === 'live' || this.mode === 'lines') {
+      this.clear();
+      this.stream.write(`${line}\n`);
+    }
+  }
+
   finish(summary: RunSummary): void {
     this.clear();
     if (this.mode === 'json') this.stream.write(`${JSON.stringify(summary, null, 2)}\n`);

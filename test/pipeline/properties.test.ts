@@ -204,7 +204,7 @@ const BAD_SETTINGS: Record<string, fc.Arbitrary<Flags>> = {
     .stringMatching(/^--[a-z][a-z-]{0,15}$/)
     .filter(
       (name) =>
-        !/^--(date|year|month|day|from|to|source-url|lake|warehouse|work-dir|block|fetch-(timeout-ms|attempts|backoff-ms)|log-level|force|strict|quiet|json|metrics-(file|job)|pushgateway|help|version)$/.test(
+        !/^--(date|year|month|day|from|to|week-of|missing|catch-up-weeks|source-url|lake|warehouse|work-dir|block|fetch-(timeout-ms|attempts|backoff-ms)|log-level|force|strict|quiet|json|metrics-(file|job)|pushgateway|help|version)$/.test(
           name,
         ),
     )

@@ -81,7 +81,7 @@ describe('blocks', () => {
         lake: { uri: 'gs://bkt/p', gcsEmulator: 'http://127.0.0.1:1' },
         warehouse: { uri: 'bigquery://proj-1/d', bigqueryEmulator: 'http://127.0.0.1:2', lockWaitMs: 5000 },
         container: { image: 'img:1', pullPolicy: 'Never' },
-        worker: { workDir: '/scratch' },
+        worker: { workDir: '/scratch', catchUpWeeks: 26 },
       }),
       'x',
     );
@@ -96,6 +96,7 @@ describe('blocks', () => {
       gcsEmulator: 'http://127.0.0.1:1',
       bigqueryEmulator: 'http://127.0.0.1:2',
       lockWaitMs: 5000,
+      catchUpWeeks: 26,
       fetch: { timeoutMs: 10, attempts: 2, backoffMs: 0 },
     });
     expect(block.container).toEqual({ image: 'img:1', pullPolicy: 'Never' });

@@ -79,6 +79,14 @@ const SETTINGS: {
     fallback: 600_000,
   },
   {
+    name: 'catchUpWeeks',
+    flag: '3',
+    env: '52',
+    read: (c) => c.catchUpWeeks,
+    parsed: Number,
+    fallback: 12,
+  },
+  {
     name: 'fetchTimeoutMs',
     flag: '1234',
     env: '5678',
@@ -126,6 +134,7 @@ describe('resolveConfig precedence', () => {
       warehouse: DEFAULT_WAREHOUSE,
       workDir: tmpdir(),
       lockWaitMs: 600_000,
+      catchUpWeeks: 12,
       fetch: { timeoutMs: 60_000, attempts: 5, backoffMs: 1000 },
     });
   });

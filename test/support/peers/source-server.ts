@@ -13,6 +13,10 @@ import { pipeline, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { sendSpecial, type SpecialFault } from './source-framing.ts';
+import { indexUrlFor } from '../../../src/fetch/source-index.ts';
+import { indexPage, type IndexMode } from './source-index-page.ts';
+
+export type { IndexMode } from './source-index-page.ts';
 
 export type Fault =
   /** Respond with this status and a small text body. */
@@ -55,6 +59,10 @@ export interface SourceServer {
   serve(file: ServedFile): void;
   /** Stop serving a file (later requests get 404); its fault, if any, is kept. */
   remove(name: string): void;
+  /** How the index page is served from now on (see IndexMode). */
+  index(mode: IndexMode): void;
+  /** The index page's path on this server (where the worker derives it from baseUrl). */
+  readonly indexPath: string;
   /** Set (or, with undefined, clear) the fault for one file. */
   fault(name: string, fault: Fault | undefined): void;
   requestsFor(name: string): RequestRecord[];
@@ -79,9 +87,13 @@ export async function startSourceServer(
     basePath?: string;
     /** Close the connection after each response (`Connection: close`), as many file servers do. */
     connectionClose?: boolean;
+    /** The index page (default `served`). */
+    index?: IndexMode;
   } = {},
 ): Promise<SourceServer> {
   const basePath = (options.basePath ?? '/data/nyct/turnstile').replace(/\/+$/, '');
+  const indexPath = new URL(indexUrlFor(`http://127.0.0.1${basePath}`)).pathname;
+  let indexMode: IndexMode = options.index ?? 'served';
   const files = new Map<string, Entry>();
   const faults = new Map<string, Fault>();
   const requests: RequestRecord[] = [];
@@ -119,6 +131,7 @@ export async function startSourceServer(
 
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return text(405, 'Method Not Allowed\n', { allow: 'GET, HEAD' });
+    if (record.path === indexPath) return sendIndex(req, res, head);
     const prefix = `${basePath}/`;
     const entry = record.path.startsWith(prefix) ? files.get(record.path.slice(prefix.length)) : undefined;
     if (!entry) return text(404, 'Not Found\n');
@@ -162,6 +175,16 @@ export async function startSourceServer(
     await sendBody(res, bodyOf(entry.file), fault);
   }
 
+  function sendIndex(
+    req: IncomingMessage,
+    res: ServerResponse,
+    head: (status: number, headers: Record<string, string>) => void,
+  ): void {
+    const page = indexPage(indexMode, [...files.keys()], basePath, indexPath);
+    head(page.status, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(req.method === 'HEAD' ? undefined : page.body);
+  }
+
   // Before listening, so a bad ServedFile throws without leaving a server open.
   for (const file of options.files ?? []) serve(file);
 
@@ -188,6 +211,8 @@ export async function startSourceServer(
     requests,
     serve,
     remove: (name) => void files.delete(name),
+    index: (mode) => void (indexMode = mode),
+    indexPath,
     fault: (name, fault) => void (fault ? faults.set(name, fault) : faults.delete(name)),
     requestsFor: (name) => requests.filter((r) => r.path === `${basePath}/${name}`),
     close: () =>
