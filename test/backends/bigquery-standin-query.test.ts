@@ -334,6 +334,31 @@ describe('parameters and loads', () => {
   });
 });
 
+describe('tables', () => {
+  it('REQUIRED is NOT NULL; a patch that relaxes it and adds a column keeps the rows', async () => {
+    const table = bigquery.dataset('d').table('u');
+    await table.create({ schema: { fields: [{ name: 'a', type: 'INT64', mode: 'REQUIRED' }] } });
+    const nullIntoRequired = await rejection(bigquery.query('INSERT INTO d.u (a) VALUES (NULL)'));
+    expect(nullIntoRequired.code).toBe(400);
+    expect(nullIntoRequired.errors?.[0]).toMatchObject({ reason: 'invalidQuery' });
+    await bigquery.query('INSERT INTO d.u (a) VALUES (1)');
+    await table.setMetadata({
+      schema: {
+        fields: [
+          { name: 'a', type: 'INT64', mode: 'NULLABLE' },
+          { name: 'b', type: 'STRING' },
+        ],
+      },
+    });
+    await bigquery.query('INSERT INTO d.u (b) VALUES ("x")');
+    const [rows] = await bigquery.query('SELECT a, b FROM d.u ORDER BY a NULLS LAST');
+    expect(rows).toEqual([
+      { a: 1, b: null },
+      { a: null, b: 'x' },
+    ]);
+  });
+});
+
 describe('views', () => {
   it('a view created through the client is queried like a table; an invalid one is refused with 400 invalid', async () => {
     await bigquery

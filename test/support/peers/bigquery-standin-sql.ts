@@ -160,11 +160,17 @@ export function createSqlEngine(tables: Map<string, TableResource>): SqlEngine {
       if (now === was) continue;
       const wasView = was.view !== undefined;
       if (now && !wasView && !now.view && now.creationTime === was.creationTime) {
-        // Patched: add the columns it gained, keep the rows.
-        const have = new Set((was.schema?.fields ?? []).map((f) => f.name));
-        const added = (now.schema?.fields ?? []).filter((f) => !have.has(f.name));
+        // Patched: add the columns it gained and drop NOT NULL where REQUIRED was relaxed; keep the rows.
+        const before = new Map((was.schema?.fields ?? []).map((f) => [f.name, f]));
+        const added = (now.schema?.fields ?? []).filter((f) => !before.has(f.name));
         for (const d of columnDefinitions({ schema: { fields: added } })) {
-          await c.run(`ALTER TABLE ${qualified(key)} ADD COLUMN ${d.replace(/ NOT NULL$/, '')}`);
+          await c.run(
+            `ALTER TABLE ${qualified(key)} ADD COLUMN IF NOT EXISTS ${d.replace(/ NOT NULL$/, '')}`,
+          );
+        }
+        for (const f of now.schema?.fields ?? []) {
+          if (before.get(f.name)?.mode === 'REQUIRED' && f.mode !== 'REQUIRED')
+            await c.run(`ALTER TABLE ${qualified(key)} ALTER COLUMN ${quote(String(f.name))} DROP NOT NULL`);
         }
         built.set(key, now);
         continue;
@@ -288,7 +294,6 @@ export function createSqlEngine(tables: Map<string, TableResource>): SqlEngine {
     }
   }
 
-  /** Sum of the referenced columns' sizes over the rows read (see FIXED_BYTES). */
   /** Bytes processed by the reads (bigquery-standin-bytes.ts). */
   async function bytesOf(c: DuckDBConnection, reads: Read[], types: Catalog): Promise<number> {
     let total = 0;

@@ -57,6 +57,13 @@ export function createTranspiler(): Transpiler {
       waiting.get(id)?.(answer);
       waiting.delete(id);
     });
+    // A transpiler that exits (killed by close, or crashed) fails what is waiting for it.
+    process.on('exit', (code, signal) => {
+      for (const answer of waiting.values())
+        answer({ ok: false, kind: 'exit', message: `bigquery_sql.py exited (${String(signal ?? code)})` });
+      waiting.clear();
+      if (child === process) child = undefined;
+    });
     child = process;
     return process;
   }
@@ -68,6 +75,7 @@ export function createTranspiler(): Transpiler {
       return new Promise((resolve, reject) => {
         waiting.set(id, (answer) => {
           if (answer.ok) return resolve(answer as unknown as Transpiled);
+          if (answer.kind === 'exit') return reject(new Error(String(answer.message)));
           const notFound = answer.kind === 'notFound';
           reject(
             new SqlError(
