@@ -78,8 +78,36 @@ describe('GitHub Actions workflows', () => {
   it('weekly: on a Sunday schedule and by hand with backfill inputs, authenticated without keys', () => {
     expect(at(weekly, 'on', 'schedule')).toEqual([{ cron: '0 14 * * 0' }]);
     const inputs = at(weekly, 'on', 'workflow_dispatch', 'inputs') as Doc;
-    expect(Object.keys(inputs).sort()).toEqual(['day', 'force', 'month', 'year']);
+    // The Prefect backfill deployment's parameters, each the run flag of the same name.
+    const backfill = JSON.parse(read('deployments/prefect/deployment-backfill.json')) as {
+      parameter_openapi_schema: { properties: Record<string, unknown> };
+    };
+    expect(Object.keys(inputs).sort()).toEqual(
+      Object.keys(backfill.parameter_openapi_schema.properties).sort(),
+    );
+    expect(Object.keys(inputs).sort()).toEqual([
+      'date',
+      'day',
+      'force',
+      'from',
+      'missing',
+      'month',
+      'to',
+      'week_of',
+      'year',
+    ]);
     expect(at(inputs, 'force', 'type')).toBe('boolean');
+    expect(at(inputs, 'missing', 'type')).toBe('boolean');
+    const run = String(steps(weekly).find((s) => s.name === 'Run the image')?.run);
+    for (const name of Object.keys(inputs)) {
+      const flag = `--${name.replace(/_/g, '-')}`;
+      const variable = `$${name.toUpperCase()}`;
+      const env = (at(weekly, 'jobs', 'ingest', 'env') as Doc)[name.toUpperCase()];
+      expect(env, name).toBe(`\${{ inputs.${name} }}`);
+      expect(run, name).toContain(
+        at(inputs, name, 'type') === 'boolean' ? `args+=(${flag})` : `args+=(${flag} "${variable}")`,
+      );
+    }
     expect(at(weekly, 'permissions', 'id-token')).toBe('write');
     const auth = step(weekly, 'google-github-actions/auth')?.with as Doc;
     expect(Object.keys(auth).sort()).toEqual(['service_account', 'workload_identity_provider']);
