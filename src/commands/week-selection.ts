@@ -35,7 +35,7 @@ export interface WeekSelection {
 export interface SelectWeeksOptions {
   /** The selection's drop dates (resolveSelection), before any share is taken. */
   resolved: IsoDate[];
-  /** No date was selected: catch up (unless a share is given). */
+  /** No date was selected: catch up (unless this is one task of a fan-out). */
   catchingUp: boolean;
   /** `--missing`: leave out the weeks the warehouse holds. */
   missing: boolean;
@@ -58,9 +58,10 @@ export function refuseMissingWithForce(missing: boolean | undefined, force: bool
 export async function selectWeeks(options: SelectWeeksOptions): Promise<WeekSelection> {
   const { config, now, share, missing } = options;
   // A fan-out's tasks start at different moments, while the others load weeks: a catch-up
-  // computed by each would differ between them, and weeks would change hands or be lost. Shared
-  // runs take their share of the plain selection (a backfill's), never a catch-up.
-  const catchingUp = options.catchingUp && share === undefined;
+  // computed by each would differ between them, and weeks would change hands or be lost. Its
+  // tasks take their share of the plain selection (a backfill's), never a catch-up. A job of one
+  // task (Cloud Run's weekly job says task 0 of 1) catches up like any run.
+  const catchingUp = options.catchingUp && (share === undefined || share.count === 1);
   const shared = share ? shareOf(options.resolved, share) : options.resolved;
   if (!catchingUp && !missing) return { dates: shared, notes: [] };
 

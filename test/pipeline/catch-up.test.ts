@@ -135,6 +135,9 @@ describe('catch-up over several Sundays', () => {
     const line = `catch-up: 2 missing weeks from ${W2} to ${W3} are older than the last 2 drop dates (--catch-up-weeks): load them with mta-ingest run --from ${W2} --to ${W3} --missing`;
     expect(bounded.stdout.split('\n')).toContain(line);
     expect(bounded.stderr).toContain('"event":"catch-up.cut-off"');
+    // --json: the same line in the summary's notes.
+    const json = await runOn(W5, '--catch-up-weeks', '2', '--json');
+    expect((JSON.parse(json.stdout) as { notes: string[] }).notes).toContain(line);
 
     // The next run (here its plan, bounded by the environment variable) says it again.
     const byEnv = await runCli(
@@ -158,6 +161,27 @@ describe('catch-up over several Sundays', () => {
     expect(backfill.code).toBe(0);
     expect(backfill.fetched).toEqual([W2, W3]);
     expect((await runOn(W5)).stdout).not.toContain('catch-up:');
+  }, 60_000);
+
+  it("catches up in a job of one task (Cloud Run's weekly job), never in one task of a fan-out", async () => {
+    await publish(W1, W2, W3);
+    expect((await runOn(W1)).code).toBe(0);
+    const target = [
+      '--source-url',
+      server.baseUrl,
+      '--lake',
+      join(dir, 'lake'),
+      '--warehouse',
+      join(dir, 'wh.duckdb'),
+    ];
+    const plan = (env: Record<string, string>) =>
+      runCli(['plan', ...target, '--json'], { env: { MTA_INGEST_NOW: sundayAfter(W3), ...env } });
+    const dates = (result: CliResult) =>
+      (JSON.parse(result.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+    expect(dates(await plan({ CLOUD_RUN_TASK_INDEX: '0', CLOUD_RUN_TASK_COUNT: '1' }))).toEqual([W2, W3]);
+    // Task 1 of 2 takes its share of the latest week alone: none.
+    expect(dates(await plan({ CLOUD_RUN_TASK_INDEX: '1', CLOUD_RUN_TASK_COUNT: '2' }))).toEqual([]);
+    expect(dates(await plan({ CLOUD_RUN_TASK_INDEX: '0', CLOUD_RUN_TASK_COUNT: '2' }))).toEqual([W3]);
   }, 60_000);
 
   it('plans the same weeks a run takes', async () => {
