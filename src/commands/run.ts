@@ -32,6 +32,8 @@ export interface RunOptions {
   accept?: readonly string[] | 'all' | undefined;
   /** Fail weeks with rejects or duplicate readings instead of loading them. */
   strict?: boolean | undefined;
+  /** Check the warehouse's rows, not only its load record, where that is billed (`verify --repair`). */
+  readRows?: boolean | undefined;
   config: Config;
   now: Date;
   log: Logger;
@@ -97,6 +99,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
       const weekOptions = {
         force: options.force,
         strict: options.strict ?? false,
+        readRows: options.readRows ?? false,
         isLatest: date === latest,
         accept: options.force || options.accept === 'all' || (options.accept?.includes(date) ?? false),
       };

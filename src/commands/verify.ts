@@ -59,6 +59,8 @@ export async function verifyCommand(options: VerifyOptions): Promise<VerifyResul
       await runCommand({
         selection: { date },
         force: false,
+        // The audit read the rows; so must the run, or a BigQuery week's record would pass it.
+        readRows: true,
         config: options.config,
         now: options.now,
         log: options.log,

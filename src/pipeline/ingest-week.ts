@@ -86,7 +86,7 @@ export async function ingestWeek(
     const store = new WeekStore(ctx.lake, date, log, dir);
     const { keys } = store;
     await sweepTemporaries(ctx, store, log);
-    const assessed = await assessWeek(store, week.warehouse, date, options.force);
+    const assessed = await assessWeek(store, week.warehouse, date, options.force, options.readRows);
     const { manifest, loaded } = assessed;
     for (const problem of [
       ...assessed.lakeProblems,
@@ -153,7 +153,8 @@ export async function ingestWeek(
     // Stored already: 5. load (and 6. record) from the lake, without converting again.
     if (assessed.need === 'load from lake' && manifest && sameSource(fetched, manifest)) {
       const loadDone = begin('load');
-      const resumed = await loadFromLake(ctx, log, week.warehouse, store, manifest, dir);
+      const drifted = loaded?.sourceSha256 === manifest.source.sha256;
+      const resumed = await loadFromLake(ctx, log, week.warehouse, store, manifest, dir, drifted);
       loadDone();
       if (resumed) {
         return report('loaded', {

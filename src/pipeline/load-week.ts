@@ -53,6 +53,11 @@ export async function loadFromLake(
   store: WeekStore,
   manifest: Manifest,
   dir: string,
+  /**
+   * The warehouse records this very version as loaded, yet its rows differ (verify found drift):
+   * the load must run anew, not take the earlier load job of this version as done.
+   */
+  replace = false,
 ): Promise<boolean> {
   let parquetPath: string | undefined;
   if (warehouse.capabilities.loadsFrom === 'local-file') {
@@ -68,8 +73,8 @@ export async function loadFromLake(
     }
   }
   // Not forced: a load job of this very version that already exists (BigQuery: a run died
-  // before recording it) is found by its id and waited for, not run twice. A DuckDB load
-  // always replaces the week's rows, a drifted copy included.
-  await load(ctx, log, warehouse, store, manifest, parquetPath, false, manifest.load);
+  // before recording it) is found by its id and waited for, not run twice; unless the rows
+  // drifted since that load (`replace`). A DuckDB load always replaces the week's rows.
+  await load(ctx, log, warehouse, store, manifest, parquetPath, replace, manifest.load);
   return true;
 }

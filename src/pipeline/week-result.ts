@@ -66,6 +66,11 @@ export interface WeekOptions {
   isLatest?: boolean;
   /** Load this week even if the plausibility gate finds it suspect (`--accept DATE`, `--force`). */
   accept?: boolean;
+  /**
+   * Read the week's rows in the warehouse even where that is a billed query (BigQuery), not
+   * only its load record: `verify --repair`, whose audit found drift a run would not see.
+   */
+  readRows?: boolean;
 }
 
 /** A run: its id, every selected week's result, and the exit code decided from them. */

@@ -14,7 +14,7 @@ import { Storage } from '@google-cloud/storage';
 import { BigQuery } from '@google-cloud/bigquery';
 import { OAuth2Client } from 'google-auth-library';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
-import { createBucket, startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
+import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
 import { factsOf, realWeekFile, REAL_WEEK_ROWS, WEEK, NOW } from '../support/fixtures/real-week.ts';
@@ -47,8 +47,9 @@ let serial = 0;
 beforeAll(async () => {
   process.env.METADATA_SERVER_DETECTION = 'none';
   source = await startSourceServer({ files: [{ name: 'turnstile_230603.txt', path: await realWeekFile() }] });
-  gcs = await startFakeGcs({ buckets: [BUCKET], location: 'US' });
-  await createBucket(gcs.url, TOKYO_BUCKET, 'ASIA-NORTHEAST1');
+  // Every bucket in Tokyo (fake-gcs-server gives all its buckets one location): a dataset in
+  // the US multi-region loads from a bucket anywhere, one in asia-northeast1 only from there.
+  gcs = await startFakeGcs({ buckets: [BUCKET, TOKYO_BUCKET], location: 'ASIA-NORTHEAST1' });
   standin = await startBigQueryStandin({ expectedToken: 'test-token', gcsUrl: gcs.url });
   const authClient = new OAuth2Client();
   authClient.setCredentials({ access_token: 'test-token', expiry_date: Date.now() + 3600_000 });

@@ -84,7 +84,8 @@ describe('BigQuery: a load job still RUNNING is no longer waited for', () => {
     let polled: () => void = () => undefined;
     const poll = new Promise<void>((resolve) => (polled = resolve));
     standin.beforeResponse((request) => {
-      if (request.method === 'GET' && request.path.includes('/jobs/')) polled();
+      // The load job's poll (the load state is read by query jobs before it).
+      if (request.method === 'GET' && request.path.includes('/jobs/mta_ingest_load_')) polled();
     });
     const target = ['--lake', `gs://${BUCKET}/signals`, '--warehouse', `bigquery://${PROJECT}/signals`];
     const env = {

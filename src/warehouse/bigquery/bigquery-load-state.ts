@@ -111,16 +111,16 @@ WHERE ${PARTITION_COLUMN} = @drop_date`;
     { name: 'job_id', type: 'STRING', value: load.jobId },
     { name: 'run_id', type: 'STRING', value: load.runId },
   ];
-  const recorded = await runQuery(runner, sql, parameters, recordJobIdFor(load.jobId)).catch(
-    (error: unknown) => {
-      if (error instanceof StoppedError) throw error;
-      return undefined;
-    },
-  );
-  // The deterministic id is taken by a job BigQuery no longer keeps, or by one that failed: the
-  // record is written by a job of its own (a second row for the week is harmless: newest wins).
-  if (recorded === undefined) await runQuery(runner, sql, parameters);
-  const [record] = await readLoads(runner, target, load.dropDate);
+  await runQuery(runner, sql, parameters, recordJobIdFor(load.jobId)).catch((error: unknown) => {
+    if (error instanceof StoppedError) throw error;
+  });
+  let [record] = await readLoads(runner, target, load.dropDate);
+  if (record?.jobId !== load.jobId) {
+    // The deterministic id is taken by a job that failed, that BigQuery no longer keeps, or whose
+    // row was deleted since: the record is written by a job of its own (newest row wins).
+    await runQuery(runner, sql, parameters);
+    [record] = await readLoads(runner, target, load.dropDate);
+  }
   if (record?.jobId !== load.jobId) {
     throw new WarehouseError(`the load ${load.jobId} of ${load.dropDate} was not recorded in ${LOADS_TABLE}`);
   }
