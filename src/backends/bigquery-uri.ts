@@ -31,3 +31,12 @@ export function parseBigQueryUri(uri: string, name = '--warehouse'): BigQueryTar
   }
   return { projectId: match[1], datasetId: match[2], location: canonicalLocation(match[3] ?? 'US') };
 }
+
+/**
+ * A table of the target's dataset as GoogleSQL names it: `` `project.dataset.table` ``. Safe to
+ * put in SQL: parseBigQueryUri's pattern admits no backtick, quote or space in the project or
+ * dataset, and the table names are the worker's constants.
+ */
+export function tableRef({ projectId, datasetId }: BigQueryTarget, table: string): string {
+  return `\`${projectId}.${datasetId}.${table}\``;
+}

@@ -70,6 +70,14 @@ const REVIEWED: Record<string, string> = {
   'warehouse/intervals-view.ts|step':
     "parameter of flag()/value(): called with 'entries_step' or 'exits_step'",
   'warehouse/intervals-view.ts|seconds': 'one of two fixed expressions, by dialect',
+  'warehouse/station-totals.ts|view':
+    'parameter of topStationsQuery: INTERVALS_VIEW, or tableRef(target, INTERVALS_VIEW) (below)',
+  'warehouse/bigquery/bigquery-load-state.ts|tableRef(target, LOADS_TABLE)':
+    'a constant table of the dataset parseBigQueryUri accepted (its pattern allows no quote or backtick)',
+  'warehouse/bigquery/bigquery-load-state.ts|tableRef(target, TABLE_NAME)':
+    'a constant table of the dataset parseBigQueryUri accepted (its pattern allows no quote or backtick)',
+  'warehouse/bigquery/bigquery-warehouse.ts|tableRef(this.target, TABLE_NAME)':
+    'a constant table of the dataset parseBigQueryUri accepted (its pattern allows no quote or backtick)',
 };
 
 /** The expression inside parentheses, `as`, `!` and `satisfies`. */

@@ -16,7 +16,7 @@ import { WarehouseError } from '../../errors.ts';
 import { StoppedError } from '../../util/abort.ts';
 import { PARTITION_COLUMN, TABLE_NAME } from '../../schema/turnstile-schema.ts';
 import type { LoadRecord } from '../warehouse.ts';
-import type { BigQueryTarget } from '../../backends/bigquery-uri.ts';
+import { tableRef, type BigQueryTarget } from '../../backends/bigquery-uri.ts';
 import type { JobRunner } from './bigquery-jobs.ts';
 import { integerText, runQuery, textOf, timestampText, type QueryParameter } from './bigquery-queries.ts';
 
@@ -52,9 +52,6 @@ export const LOADS_TABLE_OPTIONS = {
     'mta-ingest load state: one row per week loaded into turnstile_readings; the newest row of a week wins.',
 };
 
-const quoted = ({ projectId, datasetId }: BigQueryTarget, table: string): string =>
-  `\`${projectId}.${datasetId}.${table}\``;
-
 /** The newest record of each week (or of one week), oldest week first. */
 export async function readLoads(
   runner: JobRunner,
@@ -66,7 +63,7 @@ export async function readLoads(
   const sql = `SELECT drop_date, source_sha256, row_count, entries_sum, exits_sum, job_id, loaded_at
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY drop_date ORDER BY loaded_at DESC, job_id DESC) AS newest
-  FROM ${quoted(target, LOADS_TABLE)}${dropDate === undefined ? '' : '\n  WHERE drop_date = @drop_date'}
+  FROM ${tableRef(target, LOADS_TABLE)}${dropDate === undefined ? '' : '\n  WHERE drop_date = @drop_date'}
 )
 WHERE newest = 1
 ORDER BY drop_date`;
@@ -98,12 +95,12 @@ export async function recordLoad(
   target: BigQueryTarget,
   load: { dropDate: IsoDate; sourceSha256: string; jobId: string; runId: string },
 ): Promise<LoadRecord> {
-  const sql = `INSERT INTO ${quoted(target, LOADS_TABLE)}
+  const sql = `INSERT INTO ${tableRef(target, LOADS_TABLE)}
   (drop_date, source_sha256, row_count, entries_sum, exits_sum, job_id, run_id, loaded_at)
 SELECT @drop_date, @source_sha256, COUNT(*),
   IFNULL(SUM(CAST(entries AS NUMERIC)), 0), IFNULL(SUM(CAST(exits AS NUMERIC)), 0),
   @job_id, @run_id, CURRENT_TIMESTAMP()
-FROM ${quoted(target, TABLE_NAME)}
+FROM ${tableRef(target, TABLE_NAME)}
 WHERE ${PARTITION_COLUMN} = @drop_date`;
   const parameters: QueryParameter[] = [
     { name: 'drop_date', type: 'DATE', value: load.dropDate },

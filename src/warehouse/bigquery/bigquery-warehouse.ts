@@ -47,7 +47,7 @@ import {
   waitFor,
   type JobRunner,
 } from './bigquery-jobs.ts';
-import { parseBigQueryUri, type BigQueryTarget } from '../../backends/bigquery-uri.ts';
+import { parseBigQueryUri, tableRef, type BigQueryTarget } from '../../backends/bigquery-uri.ts';
 
 export { jobIdFor } from './bigquery-jobs.ts';
 export { parseBigQueryUri, type BigQueryTarget } from '../../backends/bigquery-uri.ts';
@@ -161,7 +161,7 @@ export class BigQueryWarehouse implements Warehouse {
       this.jobs,
       `SELECT COUNT(*) AS row_count, IFNULL(SUM(CAST(entries AS NUMERIC)), 0) AS entries_sum,
   IFNULL(SUM(CAST(exits AS NUMERIC)), 0) AS exits_sum
-FROM \`${this.target.projectId}.${this.target.datasetId}.${TABLE_NAME}\`
+FROM ${tableRef(this.target, TABLE_NAME)}
 WHERE ${PARTITION_COLUMN} = @drop_date`,
       [{ name: 'drop_date', type: 'DATE', value: dropDate }],
     );
@@ -182,7 +182,7 @@ WHERE ${PARTITION_COLUMN} = @drop_date`,
   /** The busiest stations, by a query job on the view; bytes processed as BigQuery bills them. */
   async topStations(dropDate: IsoDate, limit: number): Promise<StationReport> {
     if (!this.hasLoadState) return { stations: [], bytesProcessed: 0 };
-    const view = `\`${this.target.projectId}.${this.target.datasetId}.${INTERVALS_VIEW}\``;
+    const view = tableRef(this.target, INTERVALS_VIEW);
     const result = await runQuery(this.jobs, topStationsQuery('bigquery', view, limit), [
       { name: 'drop_date', type: 'DATE', value: dropDate },
     ]);
