@@ -39,11 +39,16 @@ export function settingsTable(): string {
   ];
   for (const setting of SETTINGS) {
     const flag = setting.flag === undefined ? '(none)' : code(`${setting.flag} ${placeholderOf(setting)}`);
-    const field = code(`${setting.block.section}.${setting.block.field}`);
+    const field =
+      setting.block === undefined ? '(none)' : code(`${setting.block.section}.${setting.block.field}`);
     const shown = defaultShown(setting);
     const fallback = shown === undefined ? '' : setting.defaultText === undefined ? code(shown) : shown;
+    const meaning =
+      setting.choices === undefined
+        ? setting.help
+        : `${setting.help} One of ${setting.choices.map(code).join(', ')}.`;
     rows.push(
-      `| ${flag} | ${code(setting.env)} | ${field} | ${cell(fallback)} | ${commandsOf(setting)} | ${cell(setting.help)} |`,
+      `| ${flag} | ${code(setting.env)} | ${field} | ${cell(fallback)} | ${commandsOf(setting)} | ${cell(meaning)} |`,
     );
   }
   return rows.join('\n');

@@ -49,7 +49,9 @@ export {
 } from './settings/block-sections.ts';
 
 /** Settings a block may set, by the flags' names: what a block flattens into. */
-export const BLOCK_SETTINGS: readonly SettingName[] = SETTINGS.map((setting) => setting.name);
+export const BLOCK_SETTINGS: readonly SettingName[] = SETTINGS.filter((setting) => setting.block).map(
+  (setting) => setting.name,
+);
 
 /** A block flattened for resolveConfig: settings by the flags' names, as strings. */
 export type ConfigBlock = { [name in SettingName]?: string };

@@ -10,7 +10,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MtaIngestError, oneLine } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logDestination, type LogFormat } from './log.ts';
+import { logOptionsOf } from './cli/log-options.ts';
 import { TOOL } from './tool.ts';
 import { installProcessStop } from './process-stop.ts';
 import { untilStopped } from './util/abort.ts';
@@ -75,13 +76,19 @@ export async function main(argv: string[], cli: CliIo = processIo()): Promise<nu
 }
 
 /**
- * Node prints process warnings on stderr as plain text, but this worker's stderr is JSON lines
- * (Cloud Logging reads them one by one). The storage client, for one, prints
- * MaxListenersExceededWarning while downloading objects of a few MB: harmless, and now a
+ * Node prints process warnings on stderr as plain text, but this worker's stderr is its log,
+ * JSON lines off a terminal (Cloud Logging reads them one by one). The storage client, for one,
+ * prints MaxListenersExceededWarning while downloading objects of a few MB: harmless, and now a
  * WARNING event in the log like any other. The process's to decide, so the entry point's.
  */
 function routeProcessWarningsToTheLog(): void {
-  const log = createLogger('warn');
+  let format: LogFormat = 'json';
+  try {
+    format = logOptionsOf({}, process.env, process.stderr.isTTY === true, 'warn').format;
+  } catch {
+    // A bad MTA_INGEST_LOG_FORMAT: the command refuses it (exit 2); its warnings stay JSON.
+  }
+  const log = createLogger('warn', logDestination(format));
   process.removeAllListeners('warning');
   process.on('warning', (warning) =>
     log.warn({ event: 'node.warning', name: warning.name }, warning.message),

@@ -109,8 +109,8 @@ function pick(
   if (flag !== undefined) return { value: flag, from: setting.flag ?? setting.env };
   const fromEnv = nonEmpty(env[setting.env]);
   if (fromEnv !== undefined) return { value: fromEnv, from: setting.env };
-  const fromBlock = block[name];
-  if (fromBlock !== undefined) {
+  const fromBlock = setting.block === undefined ? undefined : block[name];
+  if (fromBlock !== undefined && setting.block !== undefined) {
     const { section, field } = setting.block;
     return {
       value: fromBlock,

@@ -7,7 +7,7 @@
 import { Option, type Command } from 'commander';
 import { ACCEPT_ENV } from '../commands/accept-env.ts';
 import { DEFAULT_DEMO_DIR } from '../demo/demo-defaults.ts';
-import { createLogger } from '../log.ts';
+import { commandLogger } from './log-options.ts';
 import { taskShareFromEnv } from '../dates/shard.ts';
 import {
   clock,
@@ -96,7 +96,7 @@ export function registerCommands(
             config: await configOf(flags, io),
             now: clock(io.env),
             signal: stop.signal,
-            log: createLogger(flags.logLevel ?? 'warn'),
+            log: commandLogger(flags, io, 'warn'),
           }),
         );
         out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
@@ -109,12 +109,12 @@ export function registerCommands(
     .option('--dir <path>', `folder for the demo's lake and warehouse (default ${DEFAULT_DEMO_DIR})`)
     .option('--json', 'machine-readable output')
     .action(
-      bind<{ dir?: string; json?: boolean }>(async (flags, { out, stop }) => {
+      bind<{ dir?: string; json?: boolean }>(async (flags, { io, out, stop }) => {
         const { demoCommand } = await import('../demo/demo-command.ts');
         const { formatDemo } = await import('../demo/demo-output.ts');
         const demo = await demoCommand({
           dir: flags.dir ?? DEFAULT_DEMO_DIR,
-          log: createLogger('warn'),
+          log: commandLogger({}, io, 'warn'),
           signal: stop.signal,
         });
         const { weeks, report, lake, warehouse } = demo;
@@ -150,7 +150,7 @@ export function registerCommands(
             config: await configOf(flags, io),
             repair: flags.repair === true,
             now: clock(io.env),
-            log: createLogger(flags.logLevel ?? 'warn'),
+            log: commandLogger(flags, io, 'warn'),
           }),
         );
         out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result));
@@ -170,7 +170,7 @@ export function registerCommands(
           date: flags.date,
           config: await configOf(flags, io),
           now: clock(io.env),
-          log: createLogger(flags.logLevel ?? 'warn'),
+          log: commandLogger(flags, io, 'warn'),
         });
         out(flags.json ? JSON.stringify(versions, null, 2) : formatVersions(versions));
       }),
@@ -189,7 +189,7 @@ export function registerCommands(
           version: flags.sha256,
           config: await configOf(flags, io),
           now: clock(io.env),
-          log: createLogger(flags.logLevel ?? 'warn'),
+          log: commandLogger(flags, io, 'warn'),
         });
         out(
           flags.json

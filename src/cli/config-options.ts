@@ -52,20 +52,21 @@ export function withConfigOptions(command: Command, name: ConfigCommand): Comman
   for (const setting of SETTINGS) {
     if (setting.flag === undefined) continue;
     const option = new Option(`${setting.flag} ${setting.placeholder}`, optionHelp(setting));
+    if (setting.choices !== undefined) option.choices(setting.choices);
     if (applies.includes(setting)) command.addOption(option);
     else if (TOOK_EVERY_FLAG.includes(name)) command.addOption(option.hideHelp());
   }
-  return command.addOption(
-    new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices([
-      'fatal',
-      'error',
-      'warn',
-      'info',
-      'debug',
-      'trace',
-      'silent',
-    ]),
-  );
+  return command.addHelpText('after', environmentOnlyHelp(applies));
+}
+
+/** The settings that have no flag, so that the help names every variable a command reads. */
+function environmentOnlyHelp(applies: readonly Setting[]): string {
+  const rows = applies
+    .filter((setting) => setting.flag === undefined)
+    .map((setting) => [setting.env, optionHelp(setting).replace(/ \(env [^)]*\)$/, '')]);
+  rows.push([CLOCK_ENV, 'run as if it were this ISO instant (tests, reproducible backfills)']);
+  const width = Math.max(...rows.map(([env]) => env!.length));
+  return `\nEnvironment only:\n${rows.map(([env, help]) => `  ${env!.padEnd(width)}  ${help}`).join('\n')}`;
 }
 
 export function withSelectionOptions(command: Command): Command {

@@ -8,7 +8,7 @@ import { metricsTargetsOf, publishRunMetrics, type MetricsFlags } from '../metri
 import { RunDisplay, outputModeFor } from '../terminal/run-display.ts';
 import { taskShareFromEnv } from '../dates/shard.ts';
 import { runAsFlowRun } from '../prefect/flow-run.ts';
-import { createLogger } from '../log.ts';
+import { commandLogger } from './log-options.ts';
 import { clock, configOf, selectionOf, type CommonFlags } from './config-options.ts';
 import type { ActionResult, CliContext } from './io.ts';
 
@@ -17,7 +17,8 @@ export type RunFlags = CommonFlags & MetricsFlags & { quiet?: boolean; accept?: 
 export async function runAction(flags: RunFlags, { io, err, stop }: CliContext): Promise<ActionResult> {
   const { env } = io;
   const display = new RunDisplay(io.stdout, outputModeFor(io.stdout, flags));
-  const log = createLogger(flags.logLevel ?? (io.stderr.isTTY ? 'warn' : 'info'));
+  // Log lines are written above the live status line, never onto it (terminal/run-display.ts).
+  const log = commandLogger(flags, io, io.stderr.isTTY ? 'warn' : 'info', display.around);
   // Inside a Prefect flow run (PREFECT__FLOW_RUN_ID), its parameters select the weeks and it is
   // told how the run went; a reporting failure is one line on stderr (flow-run.ts). Everything
   // that can refuse the run, configuration and metrics targets included, happens inside, so a

@@ -41,9 +41,9 @@ export const HTTP_URL = '^https?://[^/\\s]+';
 function fieldsOf(section: SettingSection): Record<string, FieldSpec> {
   const fields: Record<string, FieldSpec> = {};
   for (const setting of SETTINGS) {
-    if (setting.block.section !== section) continue;
+    if (setting.block?.section !== section) continue;
     const field: FieldSpec = { type: 'string', setting: setting.name, description: setting.help };
-    if ('required' in setting.block && setting.block.required) field.required = true;
+    if (setting.block.required) field.required = true;
     if (setting.type === 'http-url') field.pattern = HTTP_URL;
     if (setting.type === 'integer') {
       Object.assign(field, { type: 'integer', minimum: setting.minimum, maximum: MAX_WHOLE_NUMBER });

@@ -5,10 +5,11 @@
  * commander options (cli/config-options.ts) and docs/configuration.md are all derived from it,
  * so a setting is added or changed here and nowhere else.
  *
- * Imports no module that reads it (only the warehouse port's lock default): the block format and
- * config.ts both read it without importing each other.
+ * Imports no module that reads it (only the warehouse port's lock default and the log's levels):
+ * the block format and config.ts both read it without importing each other.
  */
 import { DEFAULT_LOCK_WAIT_MS } from '../warehouse/warehouse.ts';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.ts';
 
 /** The commands that take configuration settings. */
 export const CONFIG_COMMANDS = ['run', 'plan', 'report', 'status', 'verify', 'versions', 'restore'] as const;
@@ -19,9 +20,10 @@ export type SettingSection = 'source' | 'lake' | 'warehouse' | 'worker';
 
 /**
  * How a value is checked: `http-url` an http(s) URL (trailing slashes dropped); `lake-uri` and
- * `warehouse-uri` a URI of a scheme the backends take; `path` any text; `integer` a whole number.
+ * `warehouse-uri` a URI of a scheme the backends take; `path` any text; `integer` a whole number;
+ * `choice` one of `choices`.
  */
-export type SettingType = 'http-url' | 'lake-uri' | 'warehouse-uri' | 'path' | 'integer';
+export type SettingType = 'http-url' | 'lake-uri' | 'warehouse-uri' | 'path' | 'integer' | 'choice';
 
 export interface Setting {
   /** Its name in Config's flags (ConfigFlags) and in a flattened block. */
@@ -31,8 +33,14 @@ export interface Setting {
   /** The flag's value, as commander's help shows it. */
   placeholder: string;
   env: string;
-  block: { section: SettingSection; field: string; required?: boolean };
+  /**
+   * Its field in a block; none for the log's settings, which must be known before a block is
+   * read (reading a Prefect block already logs).
+   */
+  block?: { section: SettingSection; field: string; required?: boolean };
   type: SettingType;
+  /** For `choice`: the values allowed. */
+  choices?: readonly string[];
   /** For `integer`: the smallest value allowed (the largest is always 999,999,999). */
   minimum?: number;
   /** The value taken when none is given; undefined when the setting may stay unset. */
@@ -179,6 +187,29 @@ const TABLE = [
     default: DEFAULT_LOCK_WAIT_MS,
     help: 'Longest wait for a DuckDB file another run holds, before the week fails.',
     commands: WRITING,
+  },
+  {
+    name: 'logLevel',
+    flag: '--log-level',
+    placeholder: '<level>',
+    env: 'MTA_INGEST_LOG_LEVEL',
+    type: 'choice',
+    choices: LOG_LEVELS,
+    // A scheduler's log wants every week's events; a person at a terminal only what went wrong.
+    defaultText: 'info for run off a terminal, else warn',
+    help: 'How much the log on stderr says.',
+    commands: ALL,
+  },
+  {
+    name: 'logFormat',
+    flag: '--log-format',
+    placeholder: '<format>',
+    env: 'MTA_INGEST_LOG_FORMAT',
+    type: 'choice',
+    choices: LOG_FORMATS,
+    defaultText: 'text when stderr is a terminal, else json',
+    help: 'The log on stderr: short lines for a person (text), or JSON lines for a log collector (json).',
+    commands: ALL,
   },
 ] as const satisfies readonly Setting[];
 

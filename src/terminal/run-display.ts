@@ -86,6 +86,17 @@ export class RunDisplay {
     }
   }
 
+  /**
+   * Runs a write of something else to the terminal (a log line on stderr) with the status line
+   * lifted: cleared before, redrawn after, so the line lands above it and never glued onto it.
+   */
+  readonly around = (write: () => void): void => {
+    if (this.mode !== 'live' || !this.drawn) return write();
+    this.clear();
+    write();
+    this.draw();
+  };
+
   finish(summary: RunSummary): void {
     this.clear();
     if (this.mode === 'json') this.stream.write(`${JSON.stringify(summary, null, 2)}\n`);

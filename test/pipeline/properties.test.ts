@@ -200,11 +200,14 @@ const BAD_SETTINGS: Record<string, fc.Arbitrary<Flags>> = {
   '--log-level, not a level': anyText
     .filter((v) => !['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v))
     .map((v) => [['--log-level', v]]),
+  '--log-format, not a format': anyText
+    .filter((v) => !['text', 'json'].includes(v))
+    .map((v) => [['--log-format', v]]),
   'an unknown option': fc
     .stringMatching(/^--[a-z][a-z-]{0,15}$/)
     .filter(
       (name) =>
-        !/^--(date|year|month|day|from|to|week-of|missing|catch-up-weeks|source-url|lake|warehouse|work-dir|block|fetch-(timeout-ms|attempts|backoff-ms)|log-level|force|strict|quiet|json|metrics-(file|job)|pushgateway|help|version)$/.test(
+        !/^--(date|year|month|day|from|to|week-of|missing|catch-up-weeks|source-url|lake|warehouse|work-dir|block|fetch-(timeout-ms|attempts|backoff-ms)|log-(level|format)|force|strict|quiet|json|metrics-(file|job)|pushgateway|help|version)$/.test(
           name,
         ),
     )
