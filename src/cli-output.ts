@@ -5,6 +5,7 @@
 import type { WeekResult } from './pipeline/week-result.ts';
 import type { PlannedWeek } from './commands/plan.ts';
 import type { WeekStatus } from './commands/status.ts';
+import type { Freshness, StatusReport } from './commands/freshness.ts';
 import type { WeekReportTable } from './commands/report.ts';
 import type { VerifyResult } from './commands/verify.ts';
 import type { KeptVersion } from './commands/versions.ts';
@@ -80,6 +81,56 @@ export function formatStatus(weeks: readonly WeekStatus[]): string {
     );
   }
   return lines.join('\n');
+}
+
+/** `status`: the weeks' table, then how fresh the warehouse is. */
+export function formatStatusReport(report: StatusReport): string {
+  return `${formatStatus(report.weeks)}\n\n${formatFreshness(report.freshness).join('\n')}`;
+}
+
+/** Latest loaded and expected weeks, gaps and suspect weeks, each with what to type next. */
+export function formatFreshness(freshness: Freshness): string[] {
+  const { latestExpected, latestLoaded, weeksBehind, behind, gaps, suspect } = freshness;
+  const weeks = (n: number): string => `${n} week${n === 1 ? '' : 's'}`;
+  const lines: string[] = [];
+  if (latestLoaded === null) {
+    lines.push(`latest loaded    none; the latest expected is ${latestExpected} → mta-ingest run`);
+  } else if (weeksBehind === 0 || weeksBehind === null) {
+    lines.push(`latest loaded    ${latestLoaded}, the latest expected: up to date`);
+  } else {
+    const dates = behind.length <= 3 ? behind.join(', ') : `${behind[0]} … ${behind.at(-1)}`;
+    lines.push(
+      `latest loaded    ${latestLoaded}; the latest expected is ${latestExpected}: ${weeks(weeksBehind)} behind (${dates} not loaded)` +
+        ` → mta-ingest run (catches up the last weeks; the MTA posts each week on Saturday)`,
+    );
+  }
+  if (gaps.length === 0) {
+    lines.push(
+      `gaps             none${latestLoaded === null ? '' : ` since the first loaded week, ${freshness.firstLoaded}`}`,
+    );
+  } else {
+    const total = gaps.reduce((sum, gap) => sum + gap.weeks, 0);
+    const first = gaps[0]!.first;
+    const last = gaps.at(-1)!.last;
+    const shown = gaps
+      .slice(0, 5)
+      .map((gap) => (gap.weeks === 1 ? gap.first : `${gap.first} to ${gap.last} (${gap.weeks})`));
+    if (gaps.length > 5) shown.push(`and ${gaps.length - 5} more`);
+    lines.push(
+      `gaps             ${weeks(total)} not loaded since the first loaded week, ${freshness.firstLoaded}: ${shown.join(', ')}` +
+        ` → mta-ingest run --from ${first} --to ${last} --missing`,
+    );
+  }
+  if (suspect.length === 0) {
+    lines.push('suspect          none');
+  } else {
+    for (const week of suspect) {
+      lines.push(
+        `suspect          ${week.dropDate}: ${week.reasons.join('; ')} → mta-ingest versions --date ${week.dropDate}, then run --date ${week.dropDate} --accept ${week.dropDate} if it is right`,
+      );
+    }
+  }
+  return lines;
 }
 
 export function formatReport(report: WeekReportTable): string {

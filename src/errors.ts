@@ -19,6 +19,11 @@ export const ExitCode = {
   suspect: 4,
   /** `verify` found drift between the lake, its manifests and the warehouse (and did not repair it). */
   drift: 5,
+  /**
+   * `status --fail-if-behind N` found the warehouse N or more weeks behind the calendar (or
+   * holding no week): a monitor's alert, apart from 1 (the check itself failed) and 2 (usage).
+   */
+  behind: 6,
   /** Stopped by SIGINT (128 + 2, the shells' convention). */
   interruptedBySigint: 130,
   /** Stopped by SIGTERM (128 + 15). */

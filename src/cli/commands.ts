@@ -124,14 +124,25 @@ export function registerCommands(
     );
 
   withConfigOptions(program.command('status'), 'status')
-    .description('list the weeks in the lake and whether the warehouse holds them')
+    .description(
+      'list the weeks in the lake and whether the warehouse holds them; the latest loaded and expected weeks, gaps and suspect weeks',
+    )
     .option('--json', 'machine-readable output')
+    .option(
+      '--fail-if-behind <weeks>',
+      'exit 6 when the warehouse is this many weeks behind the latest drop date, or more (or holds no week): for a monitor',
+    )
     .action(
-      bind<CommonFlags>(async (flags, { io, out, until, stop }) => {
-        const { statusCommand } = await import('../commands/status.ts');
-        const { formatStatus } = await import('../cli-output.ts');
-        const weeks = await until(statusCommand({ config: await configOf(flags, io), signal: stop.signal }));
-        out(flags.json ? JSON.stringify(weeks, null, 2) : formatStatus(weeks));
+      bind<CommonFlags & { failIfBehind?: string }>(async (flags, { io, out, until, stop }) => {
+        const { statusReport, parseFailIfBehind, freshnessExitCode } =
+          await import('../commands/freshness.ts');
+        const { formatStatusReport } = await import('../cli-output.ts');
+        const threshold = parseFailIfBehind(flags.failIfBehind);
+        const report = await until(
+          statusReport({ config: await configOf(flags, io), now: clock(io.env), signal: stop.signal }),
+        );
+        out(flags.json ? JSON.stringify(report, null, 2) : formatStatusReport(report));
+        return freshnessExitCode(report.freshness, threshold);
       }),
     );
 

@@ -4,7 +4,15 @@
  * when `run` is the command.
  */
 import { ACCEPT_ENV, parseAccept, runCommand } from '../commands/run.ts';
-import { metricsTargetsOf, publishRunMetrics, type MetricsFlags } from '../metrics/publish-metrics.ts';
+import {
+  hasMetricsTarget,
+  metricsTargetsOf,
+  publishRunMetrics,
+  type MetricsFlags,
+} from '../metrics/publish-metrics.ts';
+import { weeksBehind } from '../commands/freshness.ts';
+import type { Config } from '../config.ts';
+import { oneLine } from '../errors.ts';
 import { RunDisplay, outputModeFor } from '../terminal/run-display.ts';
 import { taskShareFromEnv } from '../dates/shard.ts';
 import { runAsFlowRun } from '../prefect/flow-run.ts';
@@ -23,6 +31,7 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
   // told how the run went; a reporting failure is one line on stderr (flow-run.ts). Everything
   // that can refuse the run, configuration and metrics targets included, happens inside, so a
   // bad setting fails the flow run with its message.
+  let config: Config | undefined;
   const summary = await runAsFlowRun(
     env,
     { selection: selectionOf(flags), force: flags.force === true, missing: flags.missing === true },
@@ -37,7 +46,8 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
         accept:
           flags.accept !== undefined ? parseAccept(flags.accept) : parseAccept(env[ACCEPT_ENV], ACCEPT_ENV),
         strict: flags.strict === true,
-        config: await configOf(flags, io),
+        // Kept for the lag gauge after the run.
+        config: (config = await configOf(flags, io)),
         now: clock(env),
         log,
         signal: stop.signal,
@@ -57,6 +67,18 @@ export async function runAction(flags: RunFlags, { io, err, stop }: CliContext):
   // Checked inside the run above, so this cannot refuse now. A metrics failure is one line on
   // stderr; the exit code stays the data's (publish-metrics.ts).
   const metrics = metricsTargetsOf(flags, env);
-  for (const problem of await publishRunMetrics(summary, metrics)) err(`metrics: ${problem}`);
+  if (!hasMetricsTarget(metrics)) return summary.exitCode;
+  // The lag gauge: one listing of the warehouse's loaded weeks after the run. Not after a
+  // signal (the process must stop now); a failed read is a metrics line, the gauge left out.
+  let lag: number | undefined;
+  if (config !== undefined && !stop.signal.aborted) {
+    try {
+      lag = await weeksBehind(config, clock(env), stop.signal);
+    } catch (error) {
+      err(`metrics: cannot read the warehouse's loaded weeks for mta_ingest_weeks_behind: ${oneLine(error)}`);
+    }
+  }
+  for (const problem of await publishRunMetrics(summary, metrics, new Date(), lag))
+    err(`metrics: ${problem}`);
   return summary.exitCode;
 }

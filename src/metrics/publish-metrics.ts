@@ -38,6 +38,11 @@ export interface MetricsTargets {
   job: string;
 }
 
+/** Whether the run's metrics go anywhere (then the run reads its lag for them). */
+export function hasMetricsTarget(targets: MetricsTargets): boolean {
+  return targets.file !== undefined || targets.pushgateway !== undefined;
+}
+
 /** Flags, then environment. Checked before the run, so a bad value is a usage error (exit 2). */
 export function metricsTargetsOf(
   flags: MetricsFlags,
@@ -63,6 +68,8 @@ export async function publishRunMetrics(
   summary: RunSummary,
   targets: MetricsTargets,
   now: Date = new Date(),
+  /** The warehouse's lag after the run (commands/freshness.ts), when it was read. */
+  weeksBehind?: number,
 ): Promise<string[]> {
   const { file, pushgateway, job } = targets;
   const tasks: Promise<void>[] = [];
@@ -71,7 +78,10 @@ export async function publishRunMetrics(
       (async () => {
         try {
           const previousLastSuccess = await readLastSuccess(file, job);
-          await writeMetricsFile(file, renderRunMetrics(summary, { job, now, previousLastSuccess }));
+          await writeMetricsFile(
+            file,
+            renderRunMetrics(summary, { job, now, previousLastSuccess, weeksBehind }),
+          );
         } catch (error) {
           throw new Error(`cannot write ${file}: ${oneLine(error)}`, { cause: error });
         }
@@ -80,7 +90,13 @@ export async function publishRunMetrics(
   }
   if (pushgateway !== undefined) {
     // No previous last success: POST keeps the gateway's own when this run leaves it out.
-    tasks.push(pushMetrics(pushgateway, job, renderRunMetrics(summary, { job, now, target: 'pushgateway' })));
+    tasks.push(
+      pushMetrics(
+        pushgateway,
+        job,
+        renderRunMetrics(summary, { job, now, target: 'pushgateway', weeksBehind }),
+      ),
+    );
   }
   const results = await Promise.allSettled(tasks);
   return results.flatMap((r) => (r.status === 'rejected' ? [oneLine(r.reason)] : []));

@@ -6,7 +6,9 @@
  * Per week (label `drop_date`): rows, rejects, source bytes, seconds per stage (label `stage`,
  * the stages this run did) and the outcome as a state set (label `outcome`, 1 for the week's
  * outcome, 0 for the others). Per run: weeks by outcome, the exit code, when the run ended and
- * when a run last succeeded (exit code 0).
+ * when a run last succeeded (exit code 0), and how many weeks the warehouse is behind the
+ * calendar after the run (commands/freshness.ts; left out when it holds no week or could not be
+ * read, so an alert on it never fires on a guess).
  *
  * The two sinks differ only in the `job` label. The textfile collector adds none, so in a
  * textfile every sample carries `job="<job>"`; the Pushgateway takes the job from its URL (the
@@ -25,6 +27,7 @@ export const METRIC = {
   runExitCode: 'mta_ingest_run_exit_code',
   lastRun: 'mta_ingest_last_run_timestamp_seconds',
   lastSuccess: 'mta_ingest_last_success_timestamp_seconds',
+  weeksBehind: 'mta_ingest_weeks_behind',
 } as const;
 
 export const OUTCOMES: readonly WeekOutcome[] = WEEK_OUTCOMES;
@@ -40,6 +43,8 @@ export interface RenderOptions {
   previousLastSuccess?: number | undefined;
   /** Where the text goes (default 'textfile'): decides whether samples carry the `job` label. */
   target?: 'textfile' | 'pushgateway' | undefined;
+  /** Drop dates after the warehouse's latest loaded week, up to the latest expected one. */
+  weeksBehind?: number | undefined;
 }
 
 type Labels = Record<string, string>;
@@ -68,6 +73,10 @@ export function renderRunMetrics(summary: RunSummary, options: RenderOptions): s
   );
   const lastRun = family(METRIC.lastRun, 'Unix time the last run ended.');
   const lastSuccess = family(METRIC.lastSuccess, 'Unix time a run last ended with exit code 0.');
+  const weeksBehind = family(
+    METRIC.weeksBehind,
+    "Weeks the warehouse is behind after the last run: drop dates after its latest loaded week, up to the calendar's latest (1 is normal from Saturday until the weekly run).",
+  );
 
   for (const week of summary.weeks) {
     const at = (extra: Labels = {}): Labels => ({ ...common, drop_date: week.dropDate, ...extra });
@@ -90,8 +99,21 @@ export function renderRunMetrics(summary: RunSummary, options: RenderOptions): s
   lastRun.samples.push({ labels: common, value: now });
   const success = summary.exitCode === 0 ? now : options.previousLastSuccess;
   if (success !== undefined) lastSuccess.samples.push({ labels: common, value: success });
+  if (options.weeksBehind !== undefined)
+    weeksBehind.samples.push({ labels: common, value: options.weeksBehind });
 
-  return [weekRows, weekRejects, weekBytes, weekStages, weekOutcome, runWeeks, exitCode, lastRun, lastSuccess]
+  return [
+    weekRows,
+    weekRejects,
+    weekBytes,
+    weekStages,
+    weekOutcome,
+    runWeeks,
+    exitCode,
+    lastRun,
+    lastSuccess,
+    weeksBehind,
+  ]
     .filter((f) => f.samples.length > 0)
     .map(renderFamily)
     .join('');

@@ -616,7 +616,9 @@ describe('blocks in Prefect', () => {
     // MTA_INGEST_BLOCK names it as well.
     const status = await cli(['status', '--json'], { MTA_INGEST_BLOCK: `prefect:${BLOCK}` }, container);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject([{ dropDate: '2023-06-03', warehouse: 'loaded' }]);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      weeks: [{ dropDate: '2023-06-03', warehouse: 'loaded' }],
+    });
     const manifest = JSON.parse(
       await readFile(join(lakeDir(), 'turnstile', '_manifests', 'drop_date=2023-06-03.json'), 'utf8'),
     ) as { rows: number };

@@ -154,9 +154,9 @@ describe('mta-ingest demo', () => {
     expect(readings!.n).toBe(BigInt(sampleRows));
     const status = await runCli(['status', '--json', '--lake', lake, '--warehouse', wh]);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject([
-      { dropDate: '2023-06-03', rows: sampleRows, rejects: 0, warehouse: 'loaded' },
-    ]);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      weeks: [{ dropDate: '2023-06-03', rows: sampleRows, rejects: 0, warehouse: 'loaded' }],
+    });
   });
 
   it('runs again (a forced reload) with the same rows in the warehouse, and --json parses', async () => {

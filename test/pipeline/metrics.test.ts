@@ -210,6 +210,17 @@ describe('renderRunMetrics', () => {
     );
   });
 
+  it('renders the lag as mta_ingest_weeks_behind when it was read, and leaves it out when not', () => {
+    const text = renderRunMetrics(SUMMARY, { job: 'j', now: ENDED, weeksBehind: 2 });
+    const parsed = parseExposition(text);
+    expect(valueOf(parsed, 'mta_ingest_weeks_behind', { job: 'j' })).toBe(2);
+    expect(parsed.type.get('mta_ingest_weeks_behind')).toBe('gauge');
+    expect(parsed.help.get('mta_ingest_weeks_behind')).toMatch(/^Weeks the warehouse is behind/);
+    const pushed = renderRunMetrics(SUMMARY, { job: 'j', now: ENDED, weeksBehind: 0, target: 'pushgateway' });
+    expect(pushed).toContain('\nmta_ingest_weeks_behind 0\n');
+    expect(renderRunMetrics(SUMMARY, { job: 'j', now: ENDED })).not.toContain('mta_ingest_weeks_behind');
+  });
+
   it('gives every family HELP and TYPE gauge, once, before its samples', () => {
     const text = renderRunMetrics(SUMMARY, { job: 'j', now: ENDED, previousLastSuccess: 1 });
     const parsed = parseExposition(text);
@@ -395,6 +406,42 @@ describe('run --metrics-file --pushgateway, the real week, a real Pushgateway', 
     }
     // The failed week did not measure anything this run: no rows in the (whole, replaced) file.
     expect(has(await readFileMetrics(), 'mta_ingest_week_rows')).toBe(false);
+  });
+
+  it('writes and pushes how many weeks the warehouse is behind after the run (mta_ingest_weeks_behind)', async () => {
+    const at = (now: string, ...args: string[]) =>
+      runCli(
+        [
+          'run',
+          '--date',
+          WEEK,
+          '--source-url',
+          source.baseUrl,
+          '--lake',
+          join(dir, 'lake'),
+          '--warehouse',
+          join(dir, 'wh.duckdb'),
+          ...args,
+        ],
+        { env: { MTA_INGEST_NOW: now, MTA_INGEST_WORK_DIR: dir } },
+      );
+    const targets = ['--metrics-file', metricsFile(), '--pushgateway', gateway.url];
+    // Loaded on the Monday after its Saturday: up to date.
+    const fresh = await at(NOW, ...targets);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(valueOf(await readFileMetrics(), 'mta_ingest_weeks_behind', { job: JOB })).toBe(0);
+    expect(valueOf(await readGateway(), 'mta_ingest_weeks_behind', { job: JOB })).toBe(0);
+    // Two Saturdays later (2023-06-10 and 2023-06-17 due), the same week is all there is.
+    const later = await at('2023-06-18T16:00:00Z', ...targets);
+    expect(later.code, later.stderr).toBe(0);
+    expect(metricsLines(later.stderr)).toEqual([]);
+    for (const [where, metrics] of [
+      ['file', await readFileMetrics()],
+      ['gateway', await readGateway()],
+    ] as const) {
+      expect(valueOf(metrics, 'mta_ingest_weeks_behind', { job: JOB }), where).toBe(2);
+      expect(valueOf(metrics, 'mta_ingest_run_exit_code', { job: JOB }), where).toBe(0);
+    }
   });
 
   it('a Pushgateway that is down: one metrics line on stderr, the exit code unchanged, the file written', async () => {

@@ -116,7 +116,10 @@ describe('the plausibility gate', () => {
     const versions = await cli('versions', '--date', WEEK, '--json');
     expect(JSON.parse(versions.stdout)).toMatchObject([{ status: 'suspect', rows: HALF_ROWS }]);
     const status = await cli('status', '--json');
-    expect(JSON.parse(status.stdout)).toMatchObject([{ dropDate: WEEK, warehouse: 'not loaded' }]);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      weeks: [{ dropDate: WEEK, warehouse: 'not loaded' }],
+      freshness: { latestLoaded: null, suspect: [{ dropDate: WEEK }] },
+    });
 
     // The same cut body again, with the same ETag: never "already loaded".
     const again = await run();
@@ -158,7 +161,8 @@ describe('the plausibility gate', () => {
       ['current', REAL_WEEK_ROWS],
       ['suspect', HALF_ROWS],
     ]);
-    const status = JSON.parse((await cli('status', '--json')).stdout) as { suspect?: string[] }[];
+    const status = (JSON.parse((await cli('status', '--json')).stdout) as { weeks: { suspect?: string[] }[] })
+      .weeks;
     expect(status[0]!.suspect?.join(' ')).toMatch(/0\.50x/);
 
     // An explicit acceptance naming the date loads it; the good version stays in the lake.
@@ -263,7 +267,8 @@ describe('verify, then trust', () => {
     expect((await run()).code).toBe(0);
     await tamper(`UPDATE turnstile_readings SET entries = entries + 1 WHERE source_line % 1000 = 0`);
     expect((await weekInWarehouse()).n).toBe(REAL_WEEK_ROWS);
-    const status = JSON.parse((await cli('status', '--json')).stdout) as { warehouse: string }[];
+    const status = (JSON.parse((await cli('status', '--json')).stdout) as { weeks: { warehouse: string }[] })
+      .weeks;
     expect(status[0]!.warehouse).toBe('drift');
     const rerun = await run();
     expect(rerun.json.weeks[0]).toMatchObject({ outcome: 'loaded' });

@@ -90,7 +90,7 @@ describe('the quality figures', () => {
       '--warehouse',
       join(dir, 'wh.duckdb'),
     ]);
-    expect(JSON.parse(status.stdout)).toMatchObject([{ quality }]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ weeks: [{ quality }] });
   });
 
   it('--strict refuses a week with rejects, or with duplicate readings, and stores nothing', async () => {

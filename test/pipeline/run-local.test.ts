@@ -424,9 +424,9 @@ describe('plan and status', () => {
       /^2023-06-03\s+253,237\s+0\s+33\.2 MB\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d.]+%\s+loaded/m,
     );
     const json = await runCli(['status', '--json', ...common]);
-    expect(JSON.parse(json.stdout)).toMatchObject([
-      { dropDate: WEEK, rows: REAL_WEEK_ROWS, rejects: 0, warehouse: 'loaded' },
-    ]);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      weeks: [{ dropDate: WEEK, rows: REAL_WEEK_ROWS, rejects: 0, warehouse: 'loaded' }],
+    });
     const plan = await runCli(['plan', '--date', WEEK, '--json', ...common], {
       env: { MTA_INGEST_NOW: NOW },
     });
