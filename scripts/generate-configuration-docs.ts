@@ -35,7 +35,7 @@ export function settingsTable(): string {
   const rows = [
     '| flag | environment | block field | default | commands | meaning |',
     '| --- | --- | --- | --- | --- | --- |',
-    `| ${code(`${BLOCK_SETTING.flag} NAME`)} | ${code(BLOCK_SETTING.env)} | | | all | settings from \`blocks/NAME.json\`, or \`prefect:NAME\` from the Prefect server ([Blocks](#blocks)) |`,
+    `| ${code(`${BLOCK_SETTING.flag} NAME`)} | ${code(BLOCK_SETTING.env)} | | | all | settings from \`blocks/NAME.json\`, a file (a path ending in \`.json\`, e.g. \`./prod.json\`), or \`prefect:NAME\` from the Prefect server ([Blocks](#blocks)) |`,
   ];
   for (const setting of SETTINGS) {
     const flag = setting.flag === undefined ? '(none)' : code(`${setting.flag} ${placeholderOf(setting)}`);

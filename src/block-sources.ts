@@ -9,6 +9,7 @@ import {
   PREFECT_BLOCK_PREFIX,
   blockPaths,
   flattenBlock,
+  isBlockPath,
   parseBlockDocument,
   type BlockDocument,
   type ConfigBlock,
@@ -69,5 +70,6 @@ async function locateBlock(
     }
     return { document: parseBlockDocument(ref, text, path), origin: `block ${ref} (${path})` };
   }
+  if (isBlockPath(ref)) throw new UsageError(`--block ${ref}: no such file (${paths.join('')})`);
   throw new UsageError(`--block ${ref}: no block of that name (looked for ${paths.join(' and ')})`);
 }

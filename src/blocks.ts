@@ -23,7 +23,7 @@
  * come from Application Default Credentials only.
  */
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
 import { SETTINGS, type SettingName } from './settings/settings-table.ts';
@@ -101,14 +101,22 @@ export const PREFECT_BLOCK_PREFIX = 'prefect:';
 
 /** Where a block named `name` is looked for, in order. */
 export function blockPaths(name: string, cwd = process.cwd()): string[] {
+  // A path (`./prod.json`, `/etc/mta-ingest/prod.json`): the file itself. A name holds no dot,
+  // so the two never meet.
+  if (isBlockPath(name)) return [resolve(cwd, name)];
   checkBlockName(name);
   return [join(cwd, 'blocks', `${name}.json`), join(PACKAGE_BLOCKS, `${name}.json`)];
+}
+
+/** `--block` names a file when it ends in .json; otherwise it is a block's name. */
+export function isBlockPath(ref: string): boolean {
+  return ref.endsWith('.json');
 }
 
 export function checkBlockName(name: string): void {
   if (!BLOCK_NAME.test(name)) {
     throw new UsageError(
-      `--block ${name}: a block name is lower-case letters, digits, - and _ (a file in blocks/), or prefect:NAME`,
+      `--block ${name}: a block name is lower-case letters, digits, - and _ (a file in blocks/), a path to a .json file, or prefect:NAME`,
     );
   }
 }

@@ -47,7 +47,7 @@ export function optionHelp(setting: Setting): string {
 const TOOK_EVERY_FLAG: readonly ConfigCommand[] = ['run', 'plan', 'report', 'status'];
 
 export function withConfigOptions(command: Command, name: ConfigCommand): Command {
-  command.option(`${BLOCK_SETTING.flag} <name>`, `${BLOCK_SETTING.help} (env ${BLOCK_SETTING.env})`);
+  command.option(`${BLOCK_SETTING.flag} <name|path>`, `${BLOCK_SETTING.help} (env ${BLOCK_SETTING.env})`);
   const applies = settingsOf(name);
   for (const setting of SETTINGS) {
     if (setting.flag === undefined) continue;

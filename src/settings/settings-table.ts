@@ -226,7 +226,7 @@ export type SettingValues = { [name in SettingName]?: string | undefined };
 export const BLOCK_SETTING = {
   flag: '--block',
   env: 'MTA_INGEST_BLOCK',
-  help: 'take settings from blocks/<name>.json, or prefect:<name> from the Prefect server, below flags and env',
+  help: 'take settings from blocks/<name>.json, a file path ending in .json, or prefect:<name> from the Prefect server, below flags and env',
 } as const;
 
 export function settingNamed(name: SettingName): SettingRow {

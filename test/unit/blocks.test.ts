@@ -16,6 +16,7 @@ import {
 import { loadBlock, loadBlockDocument } from '../../src/block-sources.ts';
 import { resolveConfig, ENV, DEFAULT_LAKE } from '../../src/config.ts';
 import { UsageError } from '../../src/errors.ts';
+import { main } from '../../src/cli.ts';
 
 const PACKAGE_BLOCKS = fileURLToPath(new URL('../../blocks/', import.meta.url));
 
@@ -122,6 +123,35 @@ describe('blocks', () => {
     await expect(loadBlock('prefect:prod_1', cwd, { PREFECT_API_URL: 'http://x/api' })).rejects.toThrow(
       /lower-case letters, digits and - only/,
     );
+  });
+
+  it('takes a path to a block file as well as a name (a path ends in .json; a name has no dot)', async () => {
+    const elsewhere = join(cwd, 'etc');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(join(elsewhere, 'prod.json'), JSON.stringify({ lake: { uri: 'gs://bkt/from-path' } }));
+    expect(await loadBlock(join(elsewhere, 'prod.json'), cwd)).toEqual({ lake: 'gs://bkt/from-path' });
+    expect(await loadBlock('./etc/prod.json', cwd)).toEqual({ lake: 'gs://bkt/from-path' });
+    await expect(loadBlock('./etc/none.json', cwd)).rejects.toThrow(
+      new UsageError(`--block ./etc/none.json: no such file (${join(elsewhere, 'none.json')})`),
+    );
+    // Through the command line, relative to where it runs: plan shows the block's lake.
+    await writeFile(
+      join(elsewhere, 'local.json'),
+      JSON.stringify({ lake: { uri: join(cwd, 'lake-from-path') } }),
+    );
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => err.push(t) },
+    };
+    const code = await main(['plan', '--date', '2023-06-03', '--block', 'etc/local.json'], {
+      ...io,
+      env: { MTA_INGEST_NOW: '2023-06-05T16:00:00Z' },
+      cwd,
+    });
+    expect(code, err.join('')).toBe(0);
+    expect(out.join('')).toContain(join(cwd, 'lake-from-path'));
   });
 
   it('says where it looked for a missing block', async () => {
