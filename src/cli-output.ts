@@ -133,8 +133,18 @@ export function formatFreshness(freshness: Freshness): string[] {
   return lines;
 }
 
-export function formatReport(report: WeekReportTable): string {
-  if (report.stations.length === 0) return `No intervals for ${report.dropDate}: is the week loaded?`;
+/**
+ * What to do about a report with nothing to show (exit 3, commands/report.ts): the week is not
+ * in the warehouse, or holds no interval. `tool`: how the user types the tool (cli/invocation.ts).
+ */
+export function emptyReportAdvice(report: WeekReportTable, tool = 'mta-ingest'): string {
+  return `load the week first: ${tool} run --date ${report.dropDate} (${tool} status lists the weeks the warehouse holds)`;
+}
+
+export function formatReport(report: WeekReportTable, tool = 'mta-ingest'): string {
+  if (report.stations.length === 0) {
+    return `No intervals for ${report.dropDate}: the warehouse holds none for this week.\n→ ${emptyReportAdvice(report, tool)}`;
+  }
   const rows = report.stations.map((s, i) => [
     String(i + 1).padStart(3),
     (s.station ?? '(unknown)').padEnd(24),
@@ -162,7 +172,7 @@ export function formatReport(report: WeekReportTable): string {
   ].join('\n');
 }
 
-export function formatVerify(result: VerifyResult): string {
+export function formatVerify(result: VerifyResult, tool = 'mta-ingest'): string {
   if (result.weeks.length === 0) return 'No week stored or loaded yet: nothing to verify.';
   const lines = result.weeks.map((week) =>
     week.state === 'ok' ? `${week.dropDate}  ok` : `${week.dropDate}  drift: ${week.problems.join('; ')}`,
@@ -174,7 +184,7 @@ export function formatVerify(result: VerifyResult): string {
   if (result.repair) {
     lines.push('Repair:', ...result.repair.weeks.map(formatWeekLine));
   } else if (drifted > 0) {
-    lines.push('→ run mta-ingest verify --repair (or a plain run of those weeks) to heal them');
+    lines.push(`→ run ${tool} verify --repair (or a plain run of those weeks) to heal them`);
   }
   return lines.join('\n');
 }

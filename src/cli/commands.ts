@@ -8,6 +8,7 @@ import { Option, type Command } from 'commander';
 import { ACCEPT_ENV } from '../commands/accept-env.ts';
 import { DEFAULT_DEMO_DIR } from '../demo/demo-defaults.ts';
 import { commandLogger } from './log-options.ts';
+import { typedCommand } from './invocation.ts';
 import { taskShareFromEnv } from '../dates/shard.ts';
 import {
   clock,
@@ -87,8 +88,8 @@ export function registerCommands(
     .option('--json', 'machine-readable output')
     .action(
       bind<CommonFlags & { limit?: string }>(async (flags, { io, out, until, stop }) => {
-        const { reportCommand } = await import('../commands/report.ts');
-        const { formatReport } = await import('../cli-output.ts');
+        const { reportCommand, reportExitCode } = await import('../commands/report.ts');
+        const { emptyReportAdvice, formatReport } = await import('../cli-output.ts');
         const report = await until(
           reportCommand({
             date: flags.date,
@@ -99,7 +100,14 @@ export function registerCommands(
             log: commandLogger(flags, io, 'warn'),
           }),
         );
-        out(flags.json ? JSON.stringify(report, null, 2) : formatReport(report));
+        const tool = typedCommand(io.env);
+        const empty = report.stations.length === 0;
+        out(
+          flags.json
+            ? JSON.stringify(empty ? { ...report, advice: emptyReportAdvice(report, tool) } : report, null, 2)
+            : formatReport(report, tool),
+        );
+        return reportExitCode(report);
       }),
     );
 
@@ -118,7 +126,11 @@ export function registerCommands(
           signal: stop.signal,
         });
         const { weeks, report, lake, warehouse } = demo;
-        out(flags.json ? JSON.stringify({ weeks, report, lake, warehouse }, null, 2) : formatDemo(demo));
+        out(
+          flags.json
+            ? JSON.stringify({ weeks, report, lake, warehouse }, null, 2)
+            : formatDemo(demo, typedCommand(io.env)),
+        );
         return demo.exitCode;
       }),
     );
@@ -164,7 +176,7 @@ export function registerCommands(
             log: commandLogger(flags, io, 'warn'),
           }),
         );
-        out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result));
+        out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result, typedCommand(io.env)));
         return result.exitCode;
       }),
     );

@@ -3,7 +3,7 @@
  * view (entries since each turnstile's previous reading, resets and jumps left out).
  */
 import { resolveDropDates, type IsoDate } from '../dates/drop-dates.ts';
-import { UsageError } from '../errors.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { BackendOverrides } from '../backends.ts';
 import type { StationTotal } from '../warehouse/warehouse.ts';
@@ -26,6 +26,14 @@ export interface WeekReportTable {
   stations: StationTotal[];
   /** What the query processed, where queries are billed (BigQuery); absent for DuckDB. */
   bytesProcessed?: number | undefined;
+}
+
+/**
+ * The exit code a report decides: 3, as for a week not published yet, when it has nothing to
+ * show (the week is not loaded yet), so a script that reads a report notices; 0 otherwise.
+ */
+export function reportExitCode(report: WeekReportTable): ExitCode {
+  return report.stations.length === 0 ? ExitCode.notPublished : ExitCode.ok;
 }
 
 export async function reportCommand(options: ReportOptions): Promise<WeekReportTable> {

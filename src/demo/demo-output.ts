@@ -11,7 +11,8 @@ function shellArg(path: string): string {
   return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
-export function formatDemo(demo: DemoResult): string {
+/** `tool`: how the user types the tool, so the closing hint can be pasted (cli/invocation.ts). */
+export function formatDemo(demo: DemoResult, tool = 'mta-ingest'): string {
   const lines = demo.weeks.map(formatWeekLine);
   if (demo.exitCode !== ExitCode.ok) {
     lines.push('The demo week did not load (see the line above); nothing to report.');
@@ -21,7 +22,7 @@ export function formatDemo(demo: DemoResult): string {
   const lake = shellArg(demo.lake);
   const warehouse = shellArg(demo.warehouse);
   lines.push(
-    `Lake ${lake}, warehouse ${warehouse} (DuckDB); look with: mta-ingest status --lake ${lake} --warehouse ${warehouse}`,
+    `Lake ${lake}, warehouse ${warehouse} (DuckDB); look with: ${tool} status --lake ${lake} --warehouse ${warehouse}`,
   );
   return lines.join('\n');
 }

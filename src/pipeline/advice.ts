@@ -19,13 +19,17 @@ export function adviceFor(
       ? 'not published yet: the MTA posts each week on Saturday; retry later, or pass --date for an earlier week'
       : 'the source has no file for this date: check the date, or --source-url if it points at a mirror';
   }
-  // A signal is no fault of the source, the lake or the warehouse: nothing to fix, just rerun.
-  if (week.outcome === 'interrupted') {
-    return week.failedStage === 'load'
-      ? 'stopped by a signal; nothing was half-written (the load was rolled back, or its BigQuery job finishes on its own): rerun to finish the week'
-      : 'stopped by a signal; nothing was half-written: rerun to finish the week';
+  // A signal is no fault of the source, the lake or the warehouse: nothing to fix, and the
+  // network is not to blame. Resuming is running again: loaded weeks are not fetched twice.
+  if (week.outcome === 'interrupted' || week.outcome === 'skipped') {
+    const state =
+      week.outcome === 'skipped'
+        ? 'not begun: the run was stopped by a signal'
+        : week.failedStage === 'load'
+          ? 'stopped by a signal; nothing was half-written (the load was rolled back, or its BigQuery job finishes on its own)'
+          : 'stopped by a signal; nothing was half-written';
+    return `${state}: to resume, run the same command again (weeks already loaded are not fetched again), or this week alone with --date ${week.dropDate ?? 'DATE'}`;
   }
-  if (week.outcome === 'skipped') return 'not begun: the run was stopped by a signal; rerun to take the week';
   if (week.outcome === 'suspect') {
     return `held back, not loaded: check the source file; if it is right, rerun with --accept ${week.dropDate ?? 'DATE'}, else wait for a corrected file (mta-ingest versions --date ${week.dropDate ?? 'DATE'} lists what the lake keeps)`;
   }

@@ -150,6 +150,12 @@ describe('mta-ingest demo', () => {
     const lake = join(dir, 'lake');
     const wh = join(dir, 'warehouse.duckdb');
     expect(last).toContain(`mta-ingest status --lake ${lake} --warehouse ${wh}`);
+    // As the user types it: after `npm ci`, with no mta-ingest on their PATH, through npx.
+    const typed = await runCli(['demo', '--dir', dir], { env: { npm_command: '', PATH: dir } });
+    expect(typed.code, typed.stderr).toBe(0);
+    expect(typed.stdout.trimEnd().split('\n').at(-1)).toMatch(
+      new RegExp(`look with: npx mta-ingest status --lake ${lake} --warehouse ${wh}$`),
+    );
     const [readings] = await warehouse('SELECT count(*) AS n FROM turnstile_readings');
     expect(readings!.n).toBe(BigInt(sampleRows));
     const status = await runCli(['status', '--json', '--lake', lake, '--warehouse', wh]);

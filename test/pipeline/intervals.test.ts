@@ -202,4 +202,25 @@ describe('turnstile_intervals on constructed weeks', () => {
     expect((await cli(['report', '--date', '2023-06-03', '--limit', '0'], 'constructed')).code).toBe(2);
     expect((await cli(['report'], 'constructed')).code).toBe(2);
   });
+
+  it('report of a week with nothing to show exits 3, advising the run that loads it, typed as the user can', async () => {
+    const report = (...args: string[]) =>
+      runCli(['report', '--date', '2023-05-20', '--warehouse', join(dir, 'constructed.duckdb'), ...args], {
+        // Not under npm, no mta-ingest on PATH: after `npm ci` the user types npx mta-ingest.
+        env: { MTA_INGEST_NOW: '2023-06-05T16:00:00Z', npm_command: '', PATH: dir },
+      });
+    const text = await report();
+    expect(text.code, text.stderr).toBe(3);
+    expect(text.stdout).toBe(
+      'No intervals for 2023-05-20: the warehouse holds none for this week.\n' +
+        '→ load the week first: npx mta-ingest run --date 2023-05-20 (npx mta-ingest status lists the weeks the warehouse holds)\n',
+    );
+    const json = await report('--json');
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      dropDate: '2023-05-20',
+      stations: [],
+      advice: expect.stringContaining('npx mta-ingest run --date 2023-05-20') as string,
+    });
+  });
 });

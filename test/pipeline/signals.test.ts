@@ -88,9 +88,13 @@ describe('run: every stage stops within 3 s, every week gets its line', () => {
       ['2023-06-17', 'skipped', undefined],
     ]);
     expect(summary.weeks[0]!.detail).toMatch(/interrupted by SIGTERM during fetch/);
-    // A signal is no network fault: the advice is to rerun.
-    expect(summary.weeks[0]!.advice).toMatch(/stopped by a signal; nothing was half-written/);
-    expect(summary.weeks[1]!.advice).toMatch(/not begun/);
+    // A signal is no network fault: the advice is how to resume.
+    expect(summary.weeks[0]!.advice).toMatch(
+      /^stopped by a signal; nothing was half-written: to resume, run the same command again .*--date 2023-06-03$/,
+    );
+    expect(summary.weeks[1]!.advice).toMatch(
+      /^not begun: .*to resume, run the same command again .*--date 2023-06-10$/,
+    );
     await expectNothingHalfWritten(dir, [undefined]);
     await expectRerunLoads(dir);
   });
