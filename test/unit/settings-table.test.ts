@@ -55,10 +55,17 @@ describe('the settings table', () => {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);
       for (const setting of SETTINGS) {
-        if (setting.flag === undefined) continue;
         const offered = settingsOf(command).includes(setting);
+        // Every variable the command reads is named, those of settings without a flag too.
+        if (offered)
+          expect(help.stdout.replace(/\s+/g, ' '), `${command} ${setting.env}`).toContain(setting.env);
+        if (setting.flag === undefined) continue;
         expect(help.stdout.includes(`${setting.flag} `), `${command} ${setting.flag}`).toBe(offered);
-        if (offered) expect(help.stdout).toContain(setting.env);
+      }
+      expect(help.stdout).toContain('MTA_INGEST_LOG_LEVEL');
+      expect(help.stdout).toContain('MTA_INGEST_BLOCK');
+      if (command === 'status' || command === 'report') {
+        expect(help.stdout).not.toMatch(/--source-url|--fetch-|--work-dir|--lock-wait-ms/);
       }
     },
   );
