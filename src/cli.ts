@@ -5,8 +5,10 @@
  * `main` is given its streams, environment and working directory (cli/io.ts); it never exits the
  * process and never writes to it directly: the entry point at the bottom does that.
  *
- * Exit codes: 0 all weeks loaded or already loaded; 1 a week failed; 2 bad arguments or
- * configuration (nothing fetched); 3 a requested week is not published (and nothing failed).
+ * Exit codes (errors.ts ExitCode; README, "Exit codes"): 0 all weeks loaded or already loaded;
+ * 1 a week failed; 2 bad arguments or configuration (nothing fetched); 3 a requested week is not
+ * published (yet); 4 a suspect week held back; 5 verify's drift; 6 status --fail-if-behind; 130/143
+ * a signal.
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MtaIngestError, oneLine } from './errors.ts';

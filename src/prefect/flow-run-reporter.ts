@@ -11,7 +11,7 @@
  * the exit code stays theirs, and each reporting problem is one line for the caller to print.
  */
 import type { Logger } from '../log.ts';
-import { MtaIngestError, oneLine } from '../errors.ts';
+import { ExitCode, MtaIngestError, oneLine } from '../errors.ts';
 import type { RunSummary } from '../pipeline/week-result.ts';
 import type { PrefectClient } from './prefect-client.ts';
 import { stateMessage, weekSummaryMarkdown } from './week-summary-markdown.ts';
@@ -34,6 +34,20 @@ interface OrchestrationResult {
 
 /** Prefect would not let the flow run start. */
 export class FlowRunRefused extends MtaIngestError {}
+
+/**
+ * The name of a Failed state, which Prefect's UI shows on the run and an automation can match:
+ * what the exit code means for the scheduler (README, "Exit codes"). `NotPublished` (3) is not
+ * retried here: no Prefect engine runs in the image to hold a retry, and the docker worker would
+ * mark a container that exits non-zero under a non-final state Crashed; the next weekly run's
+ * catch-up loads the week, or an automation on this name can run the deployment again later.
+ * `Suspect` (4) waits for a person (`run --accept`).
+ */
+export function failedStateName(exitCode: number): string {
+  if (exitCode === ExitCode.notPublished) return 'NotPublished';
+  if (exitCode === ExitCode.suspect) return 'Suspect';
+  return 'Failed';
+}
 
 /** The markdown artifact's key: Prefect keeps its versions, one per run, under this name. */
 export const ARTIFACT_KEY = 'mta-ingest-week-summary';
@@ -110,7 +124,7 @@ export class FlowRunReporter {
     const message = stateMessage(summary, interrupted);
     if (cancelled) await this.#end('CANCELLED', 'Cancelled', `cancelled in Prefect: ${message}`);
     else if (summary.exitCode === 0) await this.#end('COMPLETED', 'Completed', message);
-    else await this.#end('FAILED', 'Failed', message);
+    else await this.#end('FAILED', failedStateName(summary.exitCode), message);
   }
 
   /** Failed, with the error's one-line message (a usage error, a configuration problem...). */

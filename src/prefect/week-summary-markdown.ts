@@ -45,7 +45,11 @@ export function stateMessage(summary: RunSummary, interrupted: boolean): string 
   if (summary.exitCode === 0) return counts;
   // Skipped weeks are counted in the head; each of the others has its own reason.
   const notLoaded = summary.weeks.filter(
-    (w) => w.outcome === 'failed' || w.outcome === 'not-published' || w.outcome === 'interrupted',
+    (w) =>
+      w.outcome === 'failed' ||
+      w.outcome === 'not-published' ||
+      w.outcome === 'suspect' ||
+      w.outcome === 'interrupted',
   );
   const reasons = notLoaded.map((w) => `${w.dropDate} ${w.outcome}${w.detail ? `: ${w.detail}` : ''}`);
   const head = interrupted ? `interrupted after ${counts}` : counts;

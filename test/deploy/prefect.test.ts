@@ -410,6 +410,8 @@ describe('a flow run', () => {
     expect(result.code).toBe(3);
     const run = await flowRun(id);
     expect(run.state.type).toBe('FAILED');
+    // Named for what exit 3 means to a scheduler (docs/deployment.md, "Exit codes per scheduler").
+    expect(run.state.name).toBe('NotPublished');
     expect(run.state.message).toBe(
       `1 week: 1 not-published; 2023-06-17 not-published: HTTP 404 for ${source.baseUrl}/turnstile_230617.txt`,
     );
