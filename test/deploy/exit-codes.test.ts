@@ -16,6 +16,7 @@ import { ExitCode } from '../../src/errors.ts';
 import { FlowRunReporter, failedStateName } from '../../src/prefect/flow-run-reporter.ts';
 import type { PrefectClient } from '../../src/prefect/prefect-client.ts';
 import type { RunSummary } from '../../src/pipeline/week-result.ts';
+import { stateMessage } from '../../src/prefect/week-summary-markdown.ts';
 import { K8S, WORKFLOWS, at, read, yamlDoc, type Doc } from '../support/harnesses/deploy-files.ts';
 
 const { usage, notPublished, suspect, failed, interruptedBySigint, interruptedBySigterm } = ExitCode;
@@ -203,6 +204,24 @@ describe('Prefect: the state a flow run ends in, by exit code', () => {
     expect(await proposals(suspect)).toEqual([expect.objectContaining({ type: 'FAILED', name: 'Suspect' })]);
     expect(await proposals(usage)).toEqual([expect.objectContaining({ type: 'FAILED', name: 'Failed' })]);
     expect(failedStateName(failed)).toBe('Failed');
+  });
+
+  it("gives a suspect week's reason in the state message, as a failed or unpublished week's", () => {
+    const week = { sourceUrl: 'u', bytes: 0, seconds: 0 };
+    const message = stateMessage(
+      {
+        runId: 'r',
+        exitCode: suspect,
+        weeks: [
+          { ...week, dropDate: '2023-05-27', outcome: 'suspect', detail: 'covers 420 of the 768 booths' },
+          { ...week, dropDate: '2023-06-03', outcome: 'not-published', detail: 'HTTP 404' },
+        ],
+      },
+      false,
+    );
+    expect(message).toBe(
+      '2 weeks: 1 suspect, 1 not-published; 2023-05-27 suspect: covers 420 of the 768 booths; 2023-06-03 not-published: HTTP 404',
+    );
   });
 
   it('neither deployment retries in Prefect (the next weekly run catches a late week up)', () => {
