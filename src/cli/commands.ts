@@ -9,6 +9,7 @@ import { ACCEPT_ENV } from '../commands/accept-env.ts';
 import { DEFAULT_DEMO_DIR } from '../demo/demo-defaults.ts';
 import { commandLogger } from './log-options.ts';
 import { typedCommand } from './invocation.ts';
+import { jsonDocument } from '../json-document.ts';
 import { taskShareFromEnv } from '../dates/shard.ts';
 import {
   clock,
@@ -77,7 +78,7 @@ export function registerCommands(
             onNote: (note) => err(note.message),
           }),
         );
-        out(flags.json ? JSON.stringify(weeks, null, 2) : formatPlan(weeks));
+        out(flags.json ? jsonDocument({ weeks }) : formatPlan(weeks));
       }),
     );
 
@@ -104,7 +105,7 @@ export function registerCommands(
         const empty = report.stations.length === 0;
         out(
           flags.json
-            ? JSON.stringify(empty ? { ...report, advice: emptyReportAdvice(report, tool) } : report, null, 2)
+            ? jsonDocument(empty ? { ...report, advice: emptyReportAdvice(report, tool) } : report)
             : formatReport(report, tool),
         );
         return reportExitCode(report);
@@ -128,7 +129,7 @@ export function registerCommands(
         const { weeks, report, lake, warehouse } = demo;
         out(
           flags.json
-            ? JSON.stringify({ weeks, report, lake, warehouse }, null, 2)
+            ? jsonDocument({ weeks, report, lake, warehouse })
             : formatDemo(demo, typedCommand(io.env)),
         );
         return demo.exitCode;
@@ -153,7 +154,7 @@ export function registerCommands(
         const report = await until(
           statusReport({ config: await configOf(flags, io), now: clock(io.env), signal: stop.signal }),
         );
-        out(flags.json ? JSON.stringify(report, null, 2) : formatStatusReport(report));
+        out(flags.json ? jsonDocument(report) : formatStatusReport(report));
         return freshnessExitCode(report.freshness, threshold);
       }),
     );
@@ -176,7 +177,7 @@ export function registerCommands(
             log: commandLogger(flags, io, 'warn'),
           }),
         );
-        out(flags.json ? JSON.stringify(result, null, 2) : formatVerify(result, typedCommand(io.env)));
+        out(flags.json ? jsonDocument(result) : formatVerify(result, typedCommand(io.env)));
         return result.exitCode;
       }),
     );
@@ -195,7 +196,7 @@ export function registerCommands(
           now: clock(io.env),
           log: commandLogger(flags, io, 'warn'),
         });
-        out(flags.json ? JSON.stringify(versions, null, 2) : formatVersions(versions));
+        out(flags.json ? jsonDocument({ versions }) : formatVersions(versions));
       }),
     );
 
@@ -216,7 +217,7 @@ export function registerCommands(
         });
         out(
           flags.json
-            ? JSON.stringify(restored, null, 2)
+            ? jsonDocument(restored)
             : `${restored.dropDate}  restored ${restored.sha256.slice(0, 12)}: ${restored.rows} rows loaded` +
                 (restored.replaced ? ` (${restored.replaced.slice(0, 12)} kept beside)` : ''),
         );
@@ -259,7 +260,7 @@ function registerPrefectCommands(
               client: PrefectClient.fromEnv(io.env, flags.prefectApiUrl, stop.signal),
             }),
           );
-          out(flags.json ? JSON.stringify(applied, null, 2) : formatAppliedBlocks(applied));
+          out(flags.json ? jsonDocument({ blocks: applied }) : formatAppliedBlocks(applied));
         },
       ),
     );
@@ -291,7 +292,7 @@ function registerPrefectCommands(
               client: PrefectClient.fromEnv(io.env, flags.prefectApiUrl, stop.signal),
             }),
           );
-          out(flags.json ? JSON.stringify(result, null, 2) : formatDeployResult(result));
+          out(flags.json ? jsonDocument(result) : formatDeployResult(result));
         },
       ),
     );

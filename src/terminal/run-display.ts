@@ -10,6 +10,7 @@
 import { WEEK_OUTCOMES, type ProgressEvent, type WeekResult } from '../pipeline/week-result.ts';
 import type { RunSummary } from '../pipeline/week-result.ts';
 import { formatWeekLine } from '../cli-output.ts';
+import { jsonDocument } from '../json-document.ts';
 
 export type OutputMode = 'live' | 'lines' | 'quiet' | 'json';
 
@@ -99,7 +100,7 @@ export class RunDisplay {
 
   finish(summary: RunSummary): void {
     this.clear();
-    if (this.mode === 'json') this.stream.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (this.mode === 'json') this.stream.write(`${jsonDocument(summary)}\n`);
     if (this.mode === 'live')
       this.stream.write(`${summaryTable(summary, (this.now() - this.started) / 1000)}\n`);
   }

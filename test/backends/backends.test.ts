@@ -338,7 +338,10 @@ describe('BigQuery load jobs', () => {
     const insertsBefore = loadInserts().length;
 
     const again = await run(backend);
-    expect(again.weeks[0], JSON.stringify(again.weeks[0])).toMatchObject({ outcome: 'loaded', rows: REAL_WEEK_ROWS });
+    expect(again.weeks[0], JSON.stringify(again.weeks[0])).toMatchObject({
+      outcome: 'loaded',
+      rows: REAL_WEEK_ROWS,
+    });
     expect(loadJobs()).toHaveLength(jobsBefore); // no second load job
     expect(loadInserts()).toHaveLength(insertsBefore + 1); // one insert, answered 409, then waited for
     expect(await bigqueryRows()).toBe(REAL_WEEK_ROWS);
@@ -554,7 +557,10 @@ describe('the command line', () => {
       env: { ...cliEnv(), MTA_INGEST_LAKE: gcsLake(), MTA_INGEST_WAREHOUSE: duckdbFile() },
     });
     expect(fromEnv.code, fromEnv.stderr).toBe(0);
-    expect(JSON.parse(fromEnv.stdout)).toMatchObject([{ dropDate: WEEK, warehouse: 'loaded' }]);
+    expect(JSON.parse(fromEnv.stdout)).toMatchObject({
+      version: 1,
+      weeks: [{ dropDate: WEEK, warehouse: 'loaded' }],
+    });
   });
 
   it('reaches a BigQuery emulator named by MTA_INGEST_BIGQUERY_EMULATOR, with no credentials', async () => {

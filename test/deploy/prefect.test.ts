@@ -522,7 +522,9 @@ describe('blocks in Prefect', () => {
     await writeFile(join(dir, 'blocks', 'twice.json'), blockFile());
     const first = await cli(['blocks', 'apply', '--block', 'twice', '--json']);
     expect(first.code, first.stderr).toBe(0);
-    const applied = JSON.parse(first.stdout) as { reference: string; action: string; id: string }[];
+    const applied = (
+      JSON.parse(first.stdout) as { blocks: { reference: string; action: string; id: string }[] }
+    ).blocks;
     expect(applied.map((a) => `${a.reference} ${a.action}`)).toEqual([
       'mta-ingest-source/twice created',
       'mta-ingest-lake/twice created',
@@ -554,13 +556,9 @@ describe('blocks in Prefect', () => {
       JSON.stringify({ ...JSON.parse(blockFile()), lake: { uri: '/elsewhere' }, container: undefined }),
     );
     const third = await cli(['blocks', 'apply', '--block', 'twice', '--json']);
-    expect((JSON.parse(third.stdout) as { action: string }[]).map((a) => a.action)).toEqual([
-      'unchanged',
-      'updated',
-      'unchanged',
-      'deleted',
-      'unchanged',
-    ]);
+    expect(
+      (JSON.parse(third.stdout) as { blocks: { action: string }[] }).blocks.map((a) => a.action),
+    ).toEqual(['unchanged', 'updated', 'unchanged', 'deleted', 'unchanged']);
     const after = await documentsNamed('twice');
     expect(after.map((d) => d.block_type.slug)).toEqual([
       'mta-ingest-lake',

@@ -177,7 +177,7 @@ describe('catch-up over several Sundays', () => {
     const plan = (env: Record<string, string>) =>
       runCli(['plan', ...target, '--json'], { env: { MTA_INGEST_NOW: sundayAfter(W3), ...env } });
     const dates = (result: CliResult) =>
-      (JSON.parse(result.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+      (JSON.parse(result.stdout) as { weeks: { dropDate: string }[] }).weeks.map((w) => w.dropDate);
     expect(dates(await plan({ CLOUD_RUN_TASK_INDEX: '0', CLOUD_RUN_TASK_COUNT: '1' }))).toEqual([W2, W3]);
     // Task 1 of 2 takes its share of the latest week alone: none.
     expect(dates(await plan({ CLOUD_RUN_TASK_INDEX: '1', CLOUD_RUN_TASK_COUNT: '2' }))).toEqual([]);
@@ -197,7 +197,9 @@ describe('catch-up over several Sundays', () => {
     ];
     const plan = await runCli(['plan', ...target, '--json'], { env: { MTA_INGEST_NOW: sundayAfter(W4) } });
     expect(plan.code, plan.stderr).toBe(0);
-    const planned = (JSON.parse(plan.stdout) as { dropDate: string }[]).map((week) => week.dropDate);
+    const planned = (JSON.parse(plan.stdout) as { weeks: { dropDate: string }[] }).weeks.map(
+      (week) => week.dropDate,
+    );
     expect(planned).toEqual([W3, W4]);
     const run = await runOn(W4);
     expect(run.fetched).toEqual(planned);

@@ -21,6 +21,7 @@ const HEADER = 'C/A,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EX
 const count = new Intl.NumberFormat('en-US');
 
 interface DemoJson {
+  version: number;
   weeks: { dropDate: string; outcome: string; rows?: number; rejects?: number }[];
   report: {
     dropDate: string;
@@ -169,7 +170,8 @@ describe('mta-ingest demo', () => {
     const again = await demo('--json');
     expect(again.code, again.stderr).toBe(0);
     const parsed = JSON.parse(again.stdout) as DemoJson;
-    expect(Object.keys(parsed).sort()).toEqual(['lake', 'report', 'warehouse', 'weeks']);
+    expect(Object.keys(parsed).sort()).toEqual(['lake', 'report', 'version', 'warehouse', 'weeks']);
+    expect(parsed.version).toBe(1);
     expect(parsed.lake).toBe(join(dir, 'lake'));
     expect(parsed.warehouse).toBe(join(dir, 'warehouse.duckdb'));
     expect(parsed.weeks).toMatchObject([

@@ -114,7 +114,10 @@ describe('the plausibility gate', () => {
     expect(existsSync(manifestPath())).toBe(false);
     expect(existsSync(join(dir, 'wh.duckdb')) ? (await weekInWarehouse()).n : 0).toBe(0);
     const versions = await cli('versions', '--date', WEEK, '--json');
-    expect(JSON.parse(versions.stdout)).toMatchObject([{ status: 'suspect', rows: HALF_ROWS }]);
+    expect(JSON.parse(versions.stdout)).toMatchObject({
+      version: 1,
+      versions: [{ status: 'suspect', rows: HALF_ROWS }],
+    });
     const status = await cli('status', '--json');
     expect(JSON.parse(status.stdout)).toMatchObject({
       weeks: [{ dropDate: WEEK, warehouse: 'not loaded' }],
@@ -171,10 +174,9 @@ describe('the plausibility gate', () => {
     expect(accepted.json.weeks[0]).toMatchObject({ outcome: 'loaded', rows: HALF_ROWS });
     expect(accepted.json.weeks[0]!.detail).toMatch(/^accepted past the gate/);
     expect((await weekInWarehouse()).n).toBe(HALF_ROWS);
-    const versions = JSON.parse((await cli('versions', '--date', WEEK, '--json')).stdout) as {
-      sha256: string;
-      status: string;
-    }[];
+    const { versions } = JSON.parse((await cli('versions', '--date', WEEK, '--json')).stdout) as {
+      versions: { sha256: string; status: string }[];
+    };
     expect(versions.map((v) => v.status).sort()).toEqual(['current', 'superseded']);
 
     // And the good one can be restored to current, exactly.
@@ -224,10 +226,9 @@ describe('the plausibility gate', () => {
     expect(await weekInWarehouse()).toEqual({ n: facts.rows, entries: facts.entries, exits: facts.exits });
     expect((await readManifest()).gate.verdict).toBe('passed');
     // The version it replaced was kept first, whole, and can be listed (and restored).
-    const versions = JSON.parse((await cli('versions', '--date', WEEK, '--json')).stdout) as {
-      status: string;
-      rows: number;
-    }[];
+    const { versions } = JSON.parse((await cli('versions', '--date', WEEK, '--json')).stdout) as {
+      versions: { status: string; rows: number }[];
+    };
     expect(versions.map((v) => [v.status, v.rows]).sort()).toEqual([
       ['current', REAL_WEEK_ROWS],
       ['superseded', HALF_ROWS],
@@ -289,7 +290,9 @@ describe('verify, then trust', () => {
     const manifest = await readManifest();
     await rm(join(dir, 'lake', ...manifest.objects.parquet.key.split('/')));
     await rm(join(dir, 'wh.duckdb'));
-    const plan = JSON.parse((await cli('plan', '--date', WEEK, '--json')).stdout) as { problems: string[] }[];
+    const plan = (
+      JSON.parse((await cli('plan', '--date', WEEK, '--json')).stdout) as { weeks: { problems: string[] }[] }
+    ).weeks;
     expect(plan[0]!.problems.join(' ')).toMatch(/parquet object .* is missing/);
     const rerun = await run();
     expect(rerun.code, rerun.stderr).toBe(0);

@@ -430,8 +430,9 @@ describe('plan and status', () => {
     const plan = await runCli(['plan', '--date', WEEK, '--json', ...common], {
       env: { MTA_INGEST_NOW: NOW },
     });
-    expect(JSON.parse(plan.stdout)).toMatchObject([
-      { dropDate: WEEK, state: 'loaded', rows: REAL_WEEK_ROWS },
-    ]);
+    expect(JSON.parse(plan.stdout)).toMatchObject({
+      version: 1,
+      weeks: [{ dropDate: WEEK, state: 'loaded', rows: REAL_WEEK_ROWS }],
+    });
   });
 });

@@ -349,14 +349,18 @@ describe('the command line takes its share from the environment', () => {
       env: env({ CLOUD_RUN_TASK_INDEX: '1', CLOUD_RUN_TASK_COUNT: '3' }),
     });
     expect(cloudRun.code, cloudRun.stderr).toBe(0);
-    const cloudRunDates = (JSON.parse(cloudRun.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+    const cloudRunDates = (JSON.parse(cloudRun.stdout) as { weeks: { dropDate: string }[] }).weeks.map(
+      (w) => w.dropDate,
+    );
     expect(cloudRunDates).toEqual(shareOf(all, { index: 1, count: 3 }));
 
     const kubernetes = await runCli(['plan', '--year', '2022', '--json'], {
       env: env({ JOB_COMPLETION_INDEX: '2', MTA_INGEST_TASK_COUNT: '3' }),
     });
     expect(kubernetes.code, kubernetes.stderr).toBe(0);
-    const kubernetesDates = (JSON.parse(kubernetes.stdout) as { dropDate: string }[]).map((w) => w.dropDate);
+    const kubernetesDates = (JSON.parse(kubernetes.stdout) as { weeks: { dropDate: string }[] }).weeks.map(
+      (w) => w.dropDate,
+    );
     expect(kubernetesDates).toEqual(shareOf(all, { index: 2, count: 3 }));
     expect(new Set([...cloudRunDates, ...kubernetesDates]).size).toBe(
       cloudRunDates.length + kubernetesDates.length,

@@ -102,9 +102,9 @@ describe('--week-of through the CLI', () => {
       env,
     );
     expect(result.code, result.stderr).toBe(0);
-    expect((JSON.parse(result.stdout) as { dropDate: string }[]).map((week) => week.dropDate)).toEqual([
-      '2023-06-03',
-    ]);
+    expect(
+      (JSON.parse(result.stdout) as { weeks: { dropDate: string }[] }).weeks.map((week) => week.dropDate),
+    ).toEqual(['2023-06-03']);
   });
 
   it('refuses a covering file in the future with exit 2 and one line, before any fetch', async () => {
