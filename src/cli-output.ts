@@ -84,24 +84,27 @@ export function formatStatus(weeks: readonly WeekStatus[]): string {
 }
 
 /** `status`: the weeks' table, then how fresh the warehouse is. */
-export function formatStatusReport(report: StatusReport): string {
-  return `${formatStatus(report.weeks)}\n\n${formatFreshness(report.freshness).join('\n')}`;
+export function formatStatusReport(report: StatusReport, tool = 'mta-ingest'): string {
+  return `${formatStatus(report.weeks)}\n\n${formatFreshness(report.freshness, tool).join('\n')}`;
 }
 
-/** Latest loaded and expected weeks, gaps and suspect weeks, each with what to type next. */
-export function formatFreshness(freshness: Freshness): string[] {
+/**
+ * Latest loaded and expected weeks, gaps and suspect weeks, each with what to type next (`tool`:
+ * how the user types the tool, cli/invocation.ts).
+ */
+export function formatFreshness(freshness: Freshness, tool = 'mta-ingest'): string[] {
   const { latestExpected, latestLoaded, weeksBehind, behind, gaps, suspect } = freshness;
   const weeks = (n: number): string => `${n} week${n === 1 ? '' : 's'}`;
   const lines: string[] = [];
   if (latestLoaded === null) {
-    lines.push(`latest loaded    none; the latest expected is ${latestExpected} → mta-ingest run`);
+    lines.push(`latest loaded    none; the latest expected is ${latestExpected} → ${tool} run`);
   } else if (weeksBehind === 0 || weeksBehind === null) {
     lines.push(`latest loaded    ${latestLoaded}, the latest expected: up to date`);
   } else {
     const dates = behind.length <= 3 ? behind.join(', ') : `${behind[0]} … ${behind.at(-1)}`;
     lines.push(
       `latest loaded    ${latestLoaded}; the latest expected is ${latestExpected}: ${weeks(weeksBehind)} behind (${dates} not loaded)` +
-        ` → mta-ingest run (catches up the last weeks; the MTA posts each week on Saturday)`,
+        ` → ${tool} run (catches up the last weeks; the MTA posts each week on Saturday)`,
     );
   }
   if (gaps.length === 0) {
@@ -118,7 +121,7 @@ export function formatFreshness(freshness: Freshness): string[] {
     if (gaps.length > 5) shown.push(`and ${gaps.length - 5} more`);
     lines.push(
       `gaps             ${weeks(total)} not loaded since the first loaded week, ${freshness.firstLoaded}: ${shown.join(', ')}` +
-        ` → mta-ingest run --from ${first} --to ${last} --missing`,
+        ` → ${tool} run --from ${first} --to ${last} --missing`,
     );
   }
   if (suspect.length === 0) {
@@ -126,7 +129,7 @@ export function formatFreshness(freshness: Freshness): string[] {
   } else {
     for (const week of suspect) {
       lines.push(
-        `suspect          ${week.dropDate}: ${week.reasons.join('; ')} → mta-ingest versions --date ${week.dropDate}, then run --date ${week.dropDate} --accept ${week.dropDate} if it is right`,
+        `suspect          ${week.dropDate}: ${week.reasons.join('; ')} → ${tool} versions --date ${week.dropDate}, then ${tool} run --date ${week.dropDate} --accept ${week.dropDate} if it is right`,
       );
     }
   }

@@ -154,7 +154,7 @@ export function registerCommands(
         const report = await until(
           statusReport({ config: await configOf(flags, io), now: clock(io.env), signal: stop.signal }),
         );
-        out(flags.json ? jsonDocument(report) : formatStatusReport(report));
+        out(flags.json ? jsonDocument(report) : formatStatusReport(report, typedCommand(io.env)));
         return freshnessExitCode(report.freshness, threshold);
       }),
     );

@@ -20,9 +20,12 @@ const W5 = '2023-06-03'; // the latest expected on the Sunday after it
 let server: SourceServer;
 let dir: string;
 
+// As npx runs it (npm_command=exec), so that the hints' command is `npx mta-ingest` whatever the
+// machine has on its PATH (cli/invocation.ts).
+const AS_NPX = { npm_command: 'exec' };
 const status = (now: string, ...args: string[]) =>
   runCli(['status', '--lake', join(dir, 'lake'), '--warehouse', join(dir, 'wh.duckdb'), ...args], {
-    env: { MTA_INGEST_NOW: now },
+    env: { MTA_INGEST_NOW: now, ...AS_NPX },
   });
 
 beforeAll(async () => {
@@ -71,11 +74,11 @@ describe('status: freshness', () => {
       W4,
     ]);
     expect(lines.slice(-3)).toEqual([
-      `latest loaded    ${W3}; the latest expected is ${W5}: 2 weeks behind (${W4}, ${W5} not loaded) → mta-ingest run (catches up the last weeks; the MTA posts each week on Saturday)`,
-      `gaps             1 week not loaded since the first loaded week, ${W1}: ${W2} → mta-ingest run --from ${W2} --to ${W2} --missing`,
+      `latest loaded    ${W3}; the latest expected is ${W5}: 2 weeks behind (${W4}, ${W5} not loaded) → npx mta-ingest run (catches up the last weeks; the MTA posts each week on Saturday)`,
+      `gaps             1 week not loaded since the first loaded week, ${W1}: ${W2} → npx mta-ingest run --from ${W2} --to ${W2} --missing`,
       expect.stringMatching(
         new RegExp(
-          `^suspect          ${W4}: covers 0 of the 768 booths .* → mta-ingest versions --date ${W4}, then run --date ${W4} --accept ${W4} if it is right$`,
+          `^suspect          ${W4}: covers 0 of the 768 booths .* → npx mta-ingest versions --date ${W4}, then npx mta-ingest run --date ${W4} --accept ${W4} if it is right$`,
         ),
       ),
     ]);
@@ -146,10 +149,12 @@ describe('status --fail-if-behind N: a monitor', () => {
           '--fail-if-behind',
           '4',
         ],
-        { env: { MTA_INGEST_NOW: sundayAfter(W5) } },
+        { env: { MTA_INGEST_NOW: sundayAfter(W5), ...AS_NPX } },
       );
       expect(result.code, result.stderr).toBe(6);
-      expect(result.stdout).toContain(`latest loaded    none; the latest expected is ${W5} → mta-ingest run`);
+      expect(result.stdout).toContain(
+        `latest loaded    none; the latest expected is ${W5} → npx mta-ingest run`,
+      );
     } finally {
       await rm(empty, { recursive: true, force: true });
     }
