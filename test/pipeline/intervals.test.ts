@@ -189,6 +189,7 @@ describe('turnstile_intervals on constructed weeks', () => {
 
     const report = await cli(['report', '--date', '2023-06-03', '--json'], 'constructed');
     expect(JSON.parse(report.stdout)).toEqual({
+      version: 1,
       dropDate: '2023-06-03',
       stations: [
         { station: '59 ST', lineName: 'NQR456W', entries: 300, exits: 250, turnstiles: 1 },
