@@ -1,8 +1,9 @@
 /**
  * What the command line is given instead of reaching for the process: where results and
  * refusals go, the environment and the working directory. `main` (cli.ts) takes one; tests pass
- * their own, the executable passes the process's. (Logs are JSON lines straight to file
- * descriptor 2, log.ts; signals are the process's, process-stop.ts.)
+ * their own, the executable passes the process's. (Logs go straight to file descriptor 2,
+ * log.ts, as text or JSON lines by whether `stderr` is a terminal; signals are the process's,
+ * process-stop.ts.)
  */
 import type { DisplayStream } from '../terminal/run-display.ts';
 import type { ProcessStop } from '../process-stop.ts';
