@@ -25,6 +25,11 @@ import { REAL_WEEK_ROWS, realWeekFile, WEEK, NOW } from '../support/fixtures/rea
 import { resolveConfig } from '../../src/config.ts';
 import { runCommand, type RunSummary } from '../../src/commands/run.ts';
 import { statusCommand } from '../../src/commands/status.ts';
+import { verifyCommand } from '../../src/commands/verify.ts';
+import { reportCommand } from '../../src/commands/report.ts';
+import { topStationsQuery } from '../../src/warehouse/station-totals.ts';
+import type { StationTotal } from '../../src/warehouse/warehouse.ts';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { openLake, type BackendOverrides } from '../../src/backends.ts';
 import { parseManifest } from '../../src/manifest/manifest.ts';
 import { weekKeys } from '../../src/lake/lake-layout.ts';
@@ -74,11 +79,25 @@ interface Backend {
   rowsInWarehouse: () => Promise<number>;
   /** Prepares the peer for one more load (the BigQuery stand-in plays one job per script). */
   expectLoad: () => void;
+  /** Deletes the week's rows matching `where` behind the tool's back, through the peer. */
+  deleteRows: (where: string) => Promise<void>;
 }
 
 const gcsLake = () => `gs://${BUCKET}/run-${serial}`;
 const duckdbFile = () => join(dir, 'wh.duckdb');
 const dataset = () => `mta_${serial}`;
+
+/** Runs a statement on the warehouse file with a DuckDB of the test's own, read-write. */
+async function duckdbExec(sql: string): Promise<void> {
+  const instance = await DuckDBInstance.create(duckdbFile());
+  const connection = await instance.connect();
+  try {
+    await connection.run(sql);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
 
 async function duckdbRows(): Promise<number> {
   const [row] = await query(
@@ -116,6 +135,7 @@ const BACKENDS: Backend[] = [
     warehouse: duckdbFile,
     rowsInWarehouse: duckdbRows,
     expectLoad: () => {},
+    deleteRows: (where) => duckdbExec(`DELETE FROM ${TABLE_NAME} WHERE ${where}`),
   },
   {
     name: 'GCS lake + DuckDB',
@@ -123,6 +143,7 @@ const BACKENDS: Backend[] = [
     warehouse: duckdbFile,
     rowsInWarehouse: duckdbRows,
     expectLoad: () => {},
+    deleteRows: (where) => duckdbExec(`DELETE FROM ${TABLE_NAME} WHERE ${where}`),
   },
   {
     name: 'GCS lake + BigQuery',
@@ -130,6 +151,9 @@ const BACKENDS: Backend[] = [
     warehouse: () => `bigquery://${PROJECT}/${dataset()}`,
     rowsInWarehouse: bigqueryRows,
     expectLoad: () => bigquery.script({ states: ['PENDING', 'RUNNING', 'DONE'] }),
+    deleteRows: async (where) => {
+      await overrides.bigquery!.query(`DELETE FROM \`${PROJECT}.${dataset()}.${TABLE_NAME}\` WHERE ${where}`);
+    },
   },
 ];
 
@@ -239,7 +263,67 @@ for (const backend of BACKENDS) {
       // --force really loads again: a new load job on BigQuery (not the earlier one found by id).
       if (backend.warehouse().startsWith('bigquery:')) expect(inserts()).toBeGreaterThan(insertsBefore);
     });
+
+    it('verify reads the rows: rows deleted behind the tool are drift, and --repair reloads them', async () => {
+      backend.expectLoad();
+      expect((await run(backend)).exitCode).toBe(0);
+      await backend.deleteRows(`drop_date = DATE '${WEEK}' AND source_line < 1000`);
+      const options = { config: config(backend), now: new Date(NOW), log: silentLogger, overrides };
+      const audited = await verifyCommand({ ...options, repair: false });
+      expect(audited.exitCode).toBe(5);
+      expect(audited.weeks[0]!.problems).toEqual([
+        `the warehouse holds ${REAL_WEEK_ROWS - 998} rows, the manifest ${REAL_WEEK_ROWS}`,
+      ]);
+      backend.expectLoad();
+      const repaired = await verifyCommand({ ...options, repair: true });
+      expect(repaired.exitCode, JSON.stringify(repaired.repair?.weeks)).toBe(0);
+      expect(await backend.rowsInWarehouse()).toBe(REAL_WEEK_ROWS);
+      expect((await verifyCommand({ ...options, repair: false })).exitCode).toBe(0);
+    });
+
+    it("report answers from the interval view what DuckDB's own query over the week's Parquet does", async () => {
+      backend.expectLoad();
+      expect((await run(backend)).exitCode).toBe(0);
+      const report = await reportCommand({
+        date: WEEK,
+        limit: '10',
+        config: config(backend),
+        now: new Date(NOW),
+        overrides,
+      });
+      expect(report.stations).toHaveLength(10);
+      expect(report.stations).toEqual(await referenceStations(backend));
+      if (backend.warehouse().startsWith('bigquery:')) expect(report.bytesProcessed).toBeGreaterThan(0);
+      else expect(report.bytesProcessed).toBeUndefined();
+    });
   });
+}
+
+/**
+ * The top 10 stations of the real week, computed by a DuckDB of the test's own over the week's
+ * Parquet read back from `backend`'s lake: the DuckDB dialect's view and report query.
+ */
+async function referenceStations(backend: Backend): Promise<StationTotal[]> {
+  const lake = await openLake(backend.lake(), overrides);
+  const parquet = join(dir, 'reference.parquet');
+  await lake.getFile(weekKeys(WEEK).parquet, parquet);
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await connection.run(`CREATE TABLE ${TABLE_NAME} AS SELECT * FROM read_parquet('${parquet}')`);
+    await connection.run(`CREATE VIEW ${INTERVALS_VIEW} AS ${intervalsViewQuery('duckdb')}`);
+    const reader = await connection.runAndReadAll(topStationsQuery('duckdb', INTERVALS_VIEW, 10), [WEEK]);
+    return reader.getRows().map(([station, lineName, entries, exits, turnstiles]) => ({
+      station: station === null ? null : String(station),
+      lineName: lineName === null ? null : String(lineName),
+      entries: Number(entries),
+      exits: Number(exits),
+      turnstiles: Number(turnstiles),
+    }));
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
 }
 
 describe('a shrunk source on every backend', () => {
