@@ -70,7 +70,8 @@ describe('BigQuery: a load job still RUNNING is no longer waited for', () => {
     standin = await startBigQueryStandin({
       expectedToken: 'emulator',
       gcsUrl: gcs.url,
-      defaultScript: { states: ['RUNNING'] },
+      // Load jobs run on; the query jobs that read and record the load state finish.
+      defaultScript: (configuration) => ({ states: configuration.load ? ['RUNNING'] : ['DONE'] }),
     });
   }, 60_000);
   afterAll(async () => {
