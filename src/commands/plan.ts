@@ -4,7 +4,7 @@
  * the MTA's index page, as the run would) and writes nothing.
  */
 import { sourceUrlFor, type DropDateSelection, type IsoDate } from '../dates/drop-dates.ts';
-import { resolveSelection, selectsNothing } from '../dates/selection.ts';
+import { resolveSelection } from '../dates/selection.ts';
 import type { Config } from '../config.ts';
 import { withReadOnlyBackends } from './read-only-backends.ts';
 import type { BackendOverrides } from '../backends.ts';
@@ -59,16 +59,7 @@ export async function planCommand(options: PlanOptions): Promise<PlannedWeek[]> 
   const selected = resolveSelection(options.selection, options.now);
   refuseMissingWithForce(options.missing, options.force);
   // The weeks the run would take (catch-up, --missing), from the same stores and index page.
-  const { dates, notes } = await selectWeeks({
-    resolved: selected,
-    catchingUp: selectsNothing(options.selection),
-    missing: options.missing === true,
-    config: options.config,
-    now: options.now,
-    share: options.share,
-    overrides: options.overrides,
-    signal: options.signal,
-  });
+  const { dates, notes } = await selectWeeks({ ...options, resolved: selected });
   for (const note of notes) options.onNote?.(note);
   return withReadOnlyBackends(
     options.config,

@@ -4,7 +4,7 @@
  * caller prints. `onWeek` is called as each week ends, for live output.
  */
 import { latestDropDate, type DropDateSelection } from '../dates/drop-dates.ts';
-import { resolveSelection, selectsNothing } from '../dates/selection.ts';
+import { resolveSelection } from '../dates/selection.ts';
 import { ExitCode, UsageError, WarehouseBusyError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -59,16 +59,7 @@ export async function runCommand(options: RunOptions): Promise<RunSummary> {
   refuseMissingWithForce(options.missing, options.force);
   await preflight(options.config); // local paths a run writes: a bad one is exit 2, before any fetch
   // With no date selection, the latest week and the missing ones before it (catch-up.ts).
-  const { dates, notes } = await selectWeeks({
-    resolved: selected,
-    catchingUp: selectsNothing(options.selection),
-    missing: options.missing === true,
-    config: options.config,
-    now: options.now,
-    share: options.share,
-    overrides: options.overrides,
-    signal: options.signal,
-  });
+  const { dates, notes } = await selectWeeks({ ...options, resolved: selected });
   const latest = latestDropDate(options.now);
   const runId = newRunId(options.now);
   const ctx = await openRunContext(

@@ -14,6 +14,8 @@ import type { Config } from '../config.ts';
 import { catchUp, catchUpWindow } from '../dates/catch-up.ts';
 import { latestDropDate, todayInNewYork, type IsoDate } from '../dates/drop-dates.ts';
 import { shareOf, type TaskShare } from '../dates/shard.ts';
+import { selectsNothing } from '../dates/selection.ts';
+import type { DropDateSelection } from '../dates/drop-dates.ts';
 import { UsageError } from '../errors.ts';
 import { readSourceIndex } from '../fetch/source-index.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
@@ -32,13 +34,14 @@ export interface WeekSelection {
   notes: SelectionNote[];
 }
 
+/** What `run` and `plan` both take: their options are passed through as they are. */
 export interface SelectWeeksOptions {
+  /** The selection as given: none at all means catch up (unless one task of a fan-out). */
+  selection: DropDateSelection;
   /** The selection's drop dates (resolveSelection), before any share is taken. */
   resolved: IsoDate[];
-  /** No date was selected: catch up (unless this is one task of a fan-out). */
-  catchingUp: boolean;
   /** `--missing`: leave out the weeks the warehouse holds. */
-  missing: boolean;
+  missing?: boolean | undefined;
   config: Config;
   now: Date;
   share?: TaskShare | undefined;
@@ -56,12 +59,13 @@ export function refuseMissingWithForce(missing: boolean | undefined, force: bool
 }
 
 export async function selectWeeks(options: SelectWeeksOptions): Promise<WeekSelection> {
-  const { config, now, share, missing } = options;
+  const { config, now, share } = options;
+  const missing = options.missing === true;
   // A fan-out's tasks start at different moments, while the others load weeks: a catch-up
   // computed by each would differ between them, and weeks would change hands or be lost. Its
   // tasks take their share of the plain selection (a backfill's), never a catch-up. A job of one
   // task (Cloud Run's weekly job says task 0 of 1) catches up like any run.
-  const catchingUp = options.catchingUp && (share === undefined || share.count === 1);
+  const catchingUp = selectsNothing(options.selection) && (share === undefined || share.count === 1);
   const shared = share ? shareOf(options.resolved, share) : options.resolved;
   if (!catchingUp && !missing) return { dates: shared, notes: [] };
 
