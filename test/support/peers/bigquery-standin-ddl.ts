@@ -7,7 +7,7 @@
  * integer digits or 9 decimals are refused (or rounded) here where BigQuery takes them; BYTES→BLOB;
  * TIME→TIME; anything else (RECORD, JSON, GEOGRAPHY) VARCHAR. Mode REQUIRED→NOT NULL, REPEATED→a list.
  */
-import type { TableResource } from './bigquery-standin.ts';
+import type { TableResource } from './bigquery-standin-types.ts';
 
 const COLUMN_TYPES: Record<string, string> = {
   STRING: 'VARCHAR',

@@ -18,7 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { TableResource } from './bigquery-standin.ts';
+import type { TableResource } from './bigquery-standin-types.ts';
 import {
   bigQueryType,
   restFields,
