@@ -43,6 +43,11 @@ export interface Config {
   /** A run with no date selection looks for missing weeks among this many latest drop dates. */
   catchUpWeeks: number;
   fetch: FetchPolicy;
+  /**
+   * How the user types this tool again, for the commands hints print (`npx mta-ingest` after an
+   * npm ci install): set by the command line (cli/invocation.ts); `mta-ingest` where unset.
+   */
+  tool?: string | undefined;
 }
 
 export type { ConfigFlags } from './config-flags.ts';

@@ -3,6 +3,7 @@
  * offers the flags of the settings that apply to it, each help naming its environment variable;
  * and the configuration a command's flags, the environment and a block resolve to.
  */
+import { typedCommand } from './invocation.ts';
 import { Option, type Command } from 'commander';
 import { resolveConfig, type Config, type ConfigFlags } from '../config.ts';
 import { loadBlockWithOrigin } from '../block-sources.ts';
@@ -95,9 +96,10 @@ export function selectionOf(flags: CommonFlags): DropDateSelection {
 /** Flags, then environment, then the named block, then defaults. */
 export async function configOf(flags: CommonFlags, io: CliIo): Promise<Config> {
   const blockName = flags.block ?? (io.env[BLOCK_SETTING.env] || undefined);
-  if (blockName === undefined) return resolveConfig(flags, io.env);
+  const tool = typedCommand(io.env);
+  if (blockName === undefined) return { ...resolveConfig(flags, io.env), tool };
   const block = await loadBlockWithOrigin(blockName, io.cwd, io.env);
-  return resolveConfig(flags, io.env, block.settings, block.origin);
+  return { ...resolveConfig(flags, io.env, block.settings, block.origin), tool };
 }
 
 export function clock(env: Record<string, string | undefined>): Date {

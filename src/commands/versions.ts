@@ -65,7 +65,9 @@ export async function restoreCommand(
 ): Promise<RestoredWeek> {
   const date = oneDate(options.date, options.now);
   if (options.version === undefined)
-    throw new UsageError('restore needs --sha256 PREFIX (see mta-ingest versions)');
+    throw new UsageError(
+      `restore needs --sha256 PREFIX (see ${options.config.tool ?? 'mta-ingest'} versions)`,
+    );
   const ctx = await openRunContext(
     options.config,
     options.log,

@@ -95,7 +95,7 @@ export async function selectWeeks(options: SelectWeeksOptions): Promise<WeekSele
         loaded = known.loaded;
         const result = catchUp({ ...base, loaded, complete: known.complete });
         dates = result.dates;
-        notes.push(...catchUpNotes(result, config.catchUpWeeks));
+        notes.push(...catchUpNotes(result, config.catchUpWeeks, config.tool ?? 'mta-ingest'));
       } else {
         loaded = (await loadedWeeks(warehouse, shared)).loaded;
       }
@@ -131,7 +131,12 @@ async function loadedWeeks(
   return { loaded, complete: false };
 }
 
-function catchUpNotes(result: ReturnType<typeof catchUp>, bound: number): SelectionNote[] {
+function catchUpNotes(
+  result: ReturnType<typeof catchUp>,
+  bound: number,
+  /** How the user types the tool (Config.tool). */
+  tool: string,
+): SelectionNote[] {
   const notes: SelectionNote[] = [];
   const earlier = result.dates.filter((date) => date !== result.latest);
   if (earlier.length > 0) {
@@ -154,7 +159,7 @@ function catchUpNotes(result: ReturnType<typeof catchUp>, bound: number): Select
     notes.push({
       level: 'warn',
       event: 'catch-up.cut-off',
-      message: `catch-up: ${cut.weeks} missing week${cut.weeks === 1 ? '' : 's'} ${span} ${cut.weeks === 1 ? 'is' : 'are'} older than the last ${bound} drop dates (--catch-up-weeks): load ${cut.weeks === 1 ? 'it' : 'them'} with mta-ingest run --from ${cut.first} --to ${cut.last} --missing`,
+      message: `catch-up: ${cut.weeks} missing week${cut.weeks === 1 ? '' : 's'} ${span} ${cut.weeks === 1 ? 'is' : 'are'} older than the last ${bound} drop dates (--catch-up-weeks): load ${cut.weeks === 1 ? 'it' : 'them'} with ${tool} run --from ${cut.first} --to ${cut.last} --missing`,
     });
   }
   return notes;

@@ -13,6 +13,8 @@ export function adviceFor(
     failure?: FailureKind | undefined;
   },
   isLatest: boolean,
+  /** How the user types the tool (Config.tool). */
+  tool = 'mta-ingest',
 ): string | undefined {
   if (week.outcome === 'not-published') {
     return isLatest
@@ -31,7 +33,7 @@ export function adviceFor(
     return `${state}: to resume, run the same command again (weeks already loaded are not fetched again), or this week alone with --date ${week.dropDate ?? 'DATE'}`;
   }
   if (week.outcome === 'suspect') {
-    return `held back, not loaded: check the source file; if it is right, rerun with --accept ${week.dropDate ?? 'DATE'}, else wait for a corrected file (mta-ingest versions --date ${week.dropDate ?? 'DATE'} lists what the lake keeps)`;
+    return `held back, not loaded: check the source file; if it is right, rerun with --accept ${week.dropDate ?? 'DATE'}, else wait for a corrected file (${tool} versions --date ${week.dropDate ?? 'DATE'} lists what the lake keeps)`;
   }
   if (week.outcome !== 'failed') return undefined;
   if (week.detail?.startsWith('--strict')) {

@@ -80,7 +80,7 @@ export async function ingestWeek(
       timings,
       ...fields,
     };
-    return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+    return { ...week, advice: adviceFor(week, options.isLatest ?? false, ctx.config.tool) };
   };
   try {
     await mkdir(dir, { recursive: true });

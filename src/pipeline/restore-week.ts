@@ -33,7 +33,7 @@ export async function restoreWeek(
   try {
     const store = new WeekStore(ctx.lake, date, log, dir);
     const before = await store.readCurrent();
-    const version = pick(await store.versions(), shaPrefix, date);
+    const version = pick(await store.versions(), shaPrefix, date, ctx.config.tool ?? 'mta-ingest');
     const files = await store.fetchVersion(version);
     // Restoring is the documented acceptance of a suspect version.
     const gate = version.gate && {
@@ -55,7 +55,7 @@ export async function restoreWeek(
   }
 }
 
-function pick(versions: Manifest[], shaPrefix: string, date: IsoDate): Manifest {
+function pick(versions: Manifest[], shaPrefix: string, date: IsoDate, tool: string): Manifest {
   if (!/^[0-9a-f]{6,64}$/.test(shaPrefix)) {
     throw new UsageError(
       `--sha256 ${JSON.stringify(shaPrefix)}: give at least 6 hex digits of the version's sha256`,
@@ -66,7 +66,7 @@ function pick(versions: Manifest[], shaPrefix: string, date: IsoDate): Manifest 
   const known = versions.map((v) => v.source.sha256.slice(0, 12)).join(', ') || 'none';
   throw new UsageError(
     matches.length === 0
-      ? `${date} has no kept version ${shaPrefix} (kept: ${known}); see mta-ingest versions --date ${date}`
+      ? `${date} has no kept version ${shaPrefix} (kept: ${known}); see ${tool} versions --date ${date}`
       : `--sha256 ${shaPrefix} matches ${matches.length} versions of ${date}; give more digits`,
   );
 }

@@ -59,7 +59,7 @@ function weekLine(
     detail,
     failedStage,
   };
-  return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+  return { ...week, advice: adviceFor(week, options.isLatest ?? false, ctx.config.tool) };
 }
 
 /**
@@ -85,5 +85,5 @@ function warehouseUnavailable(
     detail: oneLine(error),
     failedStage: 'load',
   };
-  return { ...week, advice: adviceFor(week, options.isLatest ?? false) };
+  return { ...week, advice: adviceFor(week, options.isLatest ?? false, ctx.config.tool) };
 }

@@ -132,7 +132,7 @@ describe('catch-up over several Sundays', () => {
     const bounded = await runOn(W5, '--catch-up-weeks', '2');
     expect(bounded.code, bounded.stderr).toBe(0);
     expect(bounded.fetched).toEqual([W4, W5]);
-    const line = `catch-up: 2 missing weeks from ${W2} to ${W3} are older than the last 2 drop dates (--catch-up-weeks): load them with mta-ingest run --from ${W2} --to ${W3} --missing`;
+    const line = `catch-up: 2 missing weeks from ${W2} to ${W3} are older than the last 2 drop dates (--catch-up-weeks): load them with npx mta-ingest run --from ${W2} --to ${W3} --missing`;
     expect(bounded.stdout.split('\n')).toContain(line);
     expect(bounded.stderr).toContain('"event":"catch-up.cut-off"');
     // --json: the same line in the summary's notes.
