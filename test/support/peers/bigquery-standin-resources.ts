@@ -85,7 +85,7 @@ export function patchDataset(
     datasetReference: entry.resource.datasetReference,
     location: entry.location,
     creationTime: entry.resource.creationTime,
-    lastModifiedTime: String(Date.now()),
+    lastModifiedTime: String(state.now()),
     etag: newEtag(),
   };
   return entry.resource;
@@ -118,7 +118,7 @@ export function tableResource(
   tableId: string,
   posted: TableResource,
 ): TableResource {
-  const now = String(Date.now());
+  const now = String(state.now());
   return {
     ...posted,
     kind: 'bigquery#table',
@@ -184,7 +184,7 @@ export async function patchTable(
     tableReference: current.tableReference,
     location: current.location,
     creationTime: current.creationTime,
-    lastModifiedTime: String(Date.now()),
+    lastModifiedTime: String(state.now()),
     etag: newEtag(),
   };
   state.tables.set(`${project}.${dataset}.${table}`, resource);
