@@ -83,7 +83,7 @@ describe('declared capabilities', () => {
     expect(warehouseCapabilities('w.duckdb')).toMatchObject({
       loadsFrom: 'local-file',
       lakeSchemes: 'any',
-      loadState: 'warehouse-table',
+      loadState: 'same-transaction',
       exclusivePerProcess: true,
       listsWeeks: true,
       answersQueries: true,
@@ -92,10 +92,10 @@ describe('declared capabilities', () => {
     expect(warehouseCapabilities('bigquery://my-project/d')).toMatchObject({
       loadsFrom: 'lake-uri',
       lakeSchemes: ['gs'],
-      loadState: 'load-job',
+      loadState: 'after-load',
       exclusivePerProcess: false,
-      listsWeeks: false,
-      answersQueries: false,
+      listsWeeks: true,
+      answersQueries: true,
       readsWeekFacts: false,
     });
   });

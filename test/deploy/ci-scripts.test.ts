@@ -21,8 +21,8 @@ describe('.ci/install-test-servers', () => {
     const script = read('.ci/install-test-servers');
     const start = script.indexOf('\n# Prefect, in a virtualenv');
     expect(start).toBeGreaterThan(0);
-    // Up to the image tools' script, which the section is followed by.
-    const end = script.indexOf('\n# buildah, podman', start);
+    // Up to the next section (sections are separated by a blank line and their comment).
+    const end = script.indexOf('\n\n# ', start + 1);
     const section = script.slice(start, end > start ? end : undefined);
     const version = /^PREFECT_VERSION="([^"]+)"$/m.exec(section)?.[1];
     expect(version).toBeDefined();
