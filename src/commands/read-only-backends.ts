@@ -27,6 +27,8 @@ export async function withReadOnlyBackends<T>(
     const warehouse = await openWarehouse(config.warehouse, {
       engine,
       readOnly: true,
+      // A DuckDB file another run holds is waited for as long as a run would wait (--lock-wait-ms).
+      lockWaitMs: config.lockWaitMs,
       overrides,
       signal,
       log,
