@@ -7,7 +7,7 @@
  * Only what the npm package ships is used: no extension is ever loaded (they download at run
  * time).
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { stopWith, track } from './stoppable.ts';
 
 export interface DuckDBEngine {
@@ -29,6 +29,9 @@ export interface EngineOptions {
 }
 
 export async function openDuckDBEngine(options: EngineOptions): Promise<DuckDBEngine> {
+  // Imported here, not at the top: DuckDB's native library (about 180 modules and 40 MB) loads
+  // only when an engine opens, never for --help, --version or a plan that opens no DuckDB file.
+  const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(':memory:', {
     threads: String(options.threads ?? 2),
     memory_limit: options.memoryLimit ?? '128MB',

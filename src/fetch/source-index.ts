@@ -8,7 +8,7 @@
  * reported as a problem (a warning line) and the run falls back to the Saturday rule and to
  * asking for each file (a 404 is `not-published`).
  */
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { isCalendarDate, type IsoDate } from '../dates/drop-dates.ts';
 import { oneLine } from '../errors.ts';
 
@@ -17,7 +17,16 @@ const MTA_FILES_PATH = '/data/nyct/turnstile';
 /** Far more than the real page (about 700 links, under 100 KB): a bigger body is not it. */
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 
-const INDEX_AGENT: Dispatcher = new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
+/**
+ * The agent, made on first read: undici (about 110 modules) loads only when the page is read,
+ * never for a plan or status of given dates.
+ */
+let indexAgent: Promise<{ agent: Dispatcher; request: typeof import('undici').request }> | undefined;
+const loadIndexAgent = (): NonNullable<typeof indexAgent> =>
+  (indexAgent ??= import('undici').then(({ Agent, interceptors, request }) => ({
+    agent: new Agent().compose(interceptors.redirect({ maxRedirections: 5 })),
+    request,
+  })));
 
 /**
  * The index page's URL for a source URL: the MTA serves the files from
@@ -56,8 +65,9 @@ export async function readSourceIndex(
 ): Promise<SourceIndex> {
   const url = indexUrlFor(sourceUrl);
   try {
+    const { agent, request } = await loadIndexAgent();
     const response = await request(url, {
-      dispatcher: INDEX_AGENT,
+      dispatcher: agent,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal,
