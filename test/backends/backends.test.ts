@@ -12,10 +12,9 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Storage } from '@google-cloud/storage';
-import { BigQuery } from '@google-cloud/bigquery';
-import { OAuth2Client } from 'google-auth-library';
-import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
-import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
+import type { SourceServer } from '../support/peers/source-server.ts';
+import { startCloudPeers, type CloudPeers } from '../support/harnesses/cloud-peers.ts';
+import type { FakeGcs } from '../support/peers/fake-gcs.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { startFaultProxy, type ProxyFault } from '../support/peers/fault-proxy.ts';
 import { runCli } from '../support/harnesses/cli.ts';
@@ -48,23 +47,13 @@ let overrides: BackendOverrides;
 let dir: string;
 let serial = 0;
 
+let peers: CloudPeers;
+
 beforeAll(async () => {
-  process.env.METADATA_SERVER_DETECTION = 'none';
-  source = await startSourceServer({ files: [{ name: 'turnstile_230603.txt', path: await realWeekFile() }] });
-  gcs = await startFakeGcs({ buckets: [BUCKET], location: 'US' });
-  // With gcsUrl the stand-in holds what its load jobs read from the lake, and runs SQL on it.
-  bigquery = await startBigQueryStandin({ expectedToken: 'test-token', gcsUrl: gcs.url });
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'test-token', expiry_date: Date.now() + 3600_000 });
-  overrides = {
-    storage: new Storage({ apiEndpoint: gcs.url, projectId: PROJECT, useAuthWithCustomEndpoint: false }),
-    bigquery: new BigQuery({ projectId: PROJECT, apiEndpoint: bigquery.url, authClient }),
-    bigqueryPollIntervalMs: 5,
-  };
+  peers = await startCloudPeers({ project: PROJECT, buckets: [BUCKET], location: 'US' });
+  ({ source, gcs, standin: bigquery, overrides } = peers);
 });
-afterAll(async () => {
-  await Promise.all([source.close(), gcs.stop(), bigquery.close()]);
-});
+afterAll(() => peers.close());
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mta-ingest-backends-'));
   serial += 1;

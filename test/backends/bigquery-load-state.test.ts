@@ -11,12 +11,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Storage } from '@google-cloud/storage';
-import { BigQuery } from '@google-cloud/bigquery';
-import { OAuth2Client } from 'google-auth-library';
-import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
-import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
-import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { SourceServer } from '../support/peers/source-server.ts';
+import type { BigQueryStandin } from '../support/peers/bigquery-standin.ts';
+import { startCloudPeers, type CloudPeers } from '../support/harnesses/cloud-peers.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
 import { factsOf, realWeekFile, REAL_WEEK_ROWS, WEEK, NOW } from '../support/fixtures/real-week.ts';
 import { resolveConfig } from '../../src/config.ts';
@@ -38,32 +36,25 @@ const TOKYO_BUCKET = 'mta-lake-tokyo';
 const DAY = 86_400_000;
 
 let source: SourceServer;
-let gcs: FakeGcs;
 let standin: BigQueryStandin;
 let client: BigQuery;
 let overrides: BackendOverrides;
 let dir: string;
 let serial = 0;
 
+let peers: CloudPeers;
+
 beforeAll(async () => {
-  process.env.METADATA_SERVER_DETECTION = 'none';
-  source = await startSourceServer({ files: [{ name: 'turnstile_230603.txt', path: await realWeekFile() }] });
   // Every bucket in Tokyo (fake-gcs-server gives all its buckets one location): a dataset in
   // the US multi-region loads from a bucket anywhere, one in asia-northeast1 only from there.
-  gcs = await startFakeGcs({ buckets: [BUCKET, TOKYO_BUCKET], location: 'ASIA-NORTHEAST1' });
-  standin = await startBigQueryStandin({ expectedToken: 'test-token', gcsUrl: gcs.url });
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'test-token', expiry_date: Date.now() + 3600_000 });
-  client = new BigQuery({ projectId: PROJECT, apiEndpoint: standin.url, authClient });
-  overrides = {
-    storage: new Storage({ apiEndpoint: gcs.url, projectId: PROJECT, useAuthWithCustomEndpoint: false }),
-    bigquery: client,
-    bigqueryPollIntervalMs: 5,
-  };
+  peers = await startCloudPeers({
+    project: PROJECT,
+    buckets: [BUCKET, TOKYO_BUCKET],
+    location: 'ASIA-NORTHEAST1',
+  });
+  ({ source, standin, bigquery: client, overrides } = peers);
 });
-afterAll(async () => {
-  await Promise.all([source.close(), gcs.stop(), standin.close()]);
-});
+afterAll(() => peers.close());
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mta-ingest-bq-state-'));
   serial += 1;

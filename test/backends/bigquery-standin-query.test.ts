@@ -10,16 +10,15 @@ import {
   BigQueryDate,
   BigQueryDatetime,
   BigQueryTimestamp,
-  common,
   type Job,
   type JobMetadata,
 } from '@google-cloud/bigquery';
 import { Storage } from '@google-cloud/storage';
-import { OAuth2Client } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { intervalsViewQuery } from '../../src/warehouse/intervals-view.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
 import { realWeekFile, WEEK } from '../support/fixtures/real-week.ts';
+import { rejection, tokenClient } from '../support/harnesses/cloud-peers.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { startFakeGcs, type FakeGcs } from '../support/peers/fake-gcs.ts';
 
@@ -50,20 +49,7 @@ let dir: string;
 let standin: BigQueryStandin;
 let bigquery: BigQuery;
 
-function client(url: string): BigQuery {
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: TOKEN, expiry_date: Date.now() + 3600e3 });
-  return new BigQuery({ projectId: 'proj', apiEndpoint: url, authClient });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<common.ApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as common.ApiError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const client = (url: string): BigQuery => tokenClient(url, 'proj', TOKEN);
 
 /** Writes `select`'s rows to a Parquet file with DuckDB and uploads it as gs://lake/<name>. */
 async function uploadParquet(name: string, select: string): Promise<string> {

@@ -9,10 +9,8 @@ import {
   type JobMetadata,
   type Table,
 } from '@google-cloud/bigquery';
-// google-auth-library is the client's own auth library (via @google-cloud/common), so its
-// OAuth2Client is the class the client accepts as authClient.
-import { OAuth2Client } from 'google-auth-library';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rejection, tokenClient } from '../support/harnesses/cloud-peers.ts';
 import { startBigQueryStandin, type BigQueryStandin } from '../support/peers/bigquery-standin.ts';
 import { DEFAULT_JOB_RETENTION_MS } from '../support/peers/bigquery-standin-rules.ts';
 import { query } from '../support/harnesses/duckdb-query.ts';
@@ -40,22 +38,7 @@ const SCHEMA = {
   ],
 };
 
-/** A client that sends a fixed bearer token: no credentials file, no metadata server. */
-function client(url: string, token = TOKEN): BigQuery {
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: token, expiry_date: Date.now() + 3600e3 });
-  return new BigQuery({ projectId: 'proj', apiEndpoint: url, authClient });
-}
-
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<common.ApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as common.ApiError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const client = (url: string, token = TOKEN): BigQuery => tokenClient(url, 'proj', token);
 
 /** Waits for a job like the backend would, polling every 10 ms instead of the client's 500 ms. */
 async function finish(job: Job): Promise<JobMetadata> {
