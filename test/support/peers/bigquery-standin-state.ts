@@ -23,11 +23,14 @@ export interface StandinState {
   readonly requests: StandinRequest[];
   /** Key `${project}.${dataset}`. */
   readonly datasets: Map<string, { location: string; resource: DatasetResource }>;
-  /** Key `${project}.${dataset}.${table}`. */
+  /** Key `${project}.${dataset}.${table}` → the table resource: as posted, plus id, tableReference, creationTime, etag, ... */
   readonly tables: Map<string, TableResource>;
   /** Key jobId. */
   readonly jobs: Map<string, StandinJob>;
-  /** Key `${project}.${dataset}.${table}` → partition (YYYYMMDD, or UNPARTITIONED) → chunks. */
+  /**
+   * Table contents (with `gcsUrl`): key `${project}.${dataset}.${table}` → partition
+   * (YYYYMMDD, or UNPARTITIONED) → the chunks loads put there.
+   */
   readonly partitions: Map<string, Map<string, PartitionChunk[]>>;
   /** Queued by `script`, each taken by the first job inserted of its kind. */
   readonly scripts: JobScript[];

@@ -35,18 +35,8 @@ import type { AddressInfo } from 'node:net';
 import { errorBody, send } from './bigquery-standin-http.ts';
 import { finishAll } from './bigquery-standin-jobs.ts';
 import { handle } from './bigquery-standin-routes.ts';
-import { createStandinState } from './bigquery-standin-state.ts';
-import type {
-  BeforeResponse,
-  DatasetResource,
-  DefaultScript,
-  JobScript,
-  PartitionChunk,
-  StandinJob,
-  StandinOptions,
-  StandinRequest,
-  TableResource,
-} from './bigquery-standin-types.ts';
+import { createStandinState, type StandinState } from './bigquery-standin-state.ts';
+import type { BeforeResponse, DefaultScript, JobScript, StandinOptions } from './bigquery-standin-types.ts';
 
 export {
   UNPARTITIONED,
@@ -64,22 +54,13 @@ export {
   type TableResource,
 } from './bigquery-standin-types.ts';
 
-export interface BigQueryStandin {
+/** What a test reads (the state's maps, described in bigquery-standin-state.ts) and drives. */
+export interface BigQueryStandin extends Pick<
+  StandinState,
+  'requests' | 'datasets' | 'tables' | 'jobs' | 'partitions'
+> {
   /** http://127.0.0.1:PORT (give this to the client as apiEndpoint). */
   readonly url: string;
-  /** Every request, in arrival order. */
-  readonly requests: StandinRequest[];
-  /** Key `${project}.${dataset}`. */
-  readonly datasets: Map<string, { location: string; resource: DatasetResource }>;
-  /** Key `${project}.${dataset}.${table}` → the table resource: as posted, plus id, tableReference, creationTime, etag, ... */
-  readonly tables: Map<string, TableResource>;
-  /** Key jobId. */
-  readonly jobs: Map<string, StandinJob>;
-  /**
-   * Table contents (with `gcsUrl`): key `${project}.${dataset}.${table}` → partition
-   * (YYYYMMDD, or UNPARTITIONED) → the chunks loads put there.
-   */
-  readonly partitions: Map<string, Map<string, PartitionChunk[]>>;
   /** Replace how jobs behave when no script is queued (the `defaultScript` option). */
   defaultScript(next: DefaultScript | undefined): void;
   /** Set (or clear) the hook that runs before each answer. */
