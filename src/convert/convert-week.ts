@@ -48,18 +48,25 @@ const MODERN_COLUMNS = `{'source_line': 'UBIGINT', 'C/A': 'VARCHAR', 'UNIT': 'VA
 export async function convertWeek(request: ConvertRequest): Promise<ConvertResult> {
   const converter = CONVERTERS[request.layout] as LayoutConverter | undefined;
   if (!converter) throw new ConvertError(`${request.sourceFile}: no converter for layout ${request.layout}`);
+  const db = request.db;
+  // Rows in file order, so the same source converts to byte-identical Parquet: a rerun, or a
+  // second run of the week at the same time, writes exactly the objects already in the lake
+  // (pipeline/ingest-week.ts, storeOrAdopt; test/concurrency.test.ts fails without it). On one
+  // thread, which keeps that order without ordering work: measured on the real week (medians of
+  // 7, docs/performance.md), 2 threads keeping file order took 0.42 s and 176 MB, one thread
+  // 0.33 s and 151 MB (2 threads in any order: 0.25 s, but the bytes differ run to run). Only
+  // while converting: the quality queries and the warehouse load use both threads.
+  const threads = await scalarNumber(db, "SELECT current_setting('threads')");
   try {
-    // Rows in file order, so the same source converts to byte-identical Parquet: a rerun, or a
-    // second run of the week at the same time, writes exactly the objects already in the lake
-    // (pipeline/ingest-week.ts, storeOrAdopt; test/concurrency.test.ts fails without it). Only
-    // while converting: it cost the warehouse load 0.08 s a week when left on (duckdb-engine.ts).
-    await request.db.run('SET preserve_insertion_order = true');
+    await db.run('SET preserve_insertion_order = true');
+    await db.run('SET threads = 1');
     return await converter(request);
   } catch (error) {
     if (error instanceof ConvertError) throw error;
     throw new ConvertError(`converting ${request.sourceFile} failed: ${oneLine(error)}`, { cause: error });
   } finally {
-    await request.db.run('SET preserve_insertion_order = false').catch(() => undefined);
+    await db.run(`SET threads = ${Math.max(1, Math.trunc(threads))}`).catch(() => undefined);
+    await db.run('SET preserve_insertion_order = false').catch(() => undefined);
   }
 }
 

@@ -8,13 +8,14 @@
  * DuckDB drops an interrupt that comes between two statements (it is reset when the next one
  * begins), which is why the connection also refuses new statements once stopped, rather than
  * relying on the interrupt alone. Statements that undo or release (ROLLBACK, DROP, DETACH,
- * switching the catalog back, restoring a setting) still run: a stop must leave things tidy.
+ * switching the catalog back, restoring a setting: the thread count, the row order) still run: a stop must leave things tidy.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { StoppedError } from '../util/abort.ts';
 
 /** What a stopped connection still runs: statements that undo or release, never new work. */
-const TIDYING = /^\s*(ROLLBACK|ABORT|DROP\s|DETACH\s|USE\s+memory\b|SET\s+preserve_insertion_order\b)/i;
+const TIDYING =
+  /^\s*(ROLLBACK|ABORT|DROP\s|DETACH\s|USE\s+memory\b|SET\s+(preserve_insertion_order|threads)\b)/i;
 
 /** Every open connection of the process's engines, for the hard exit's last interrupt. */
 const OPEN = new Set<DuckDBConnection>();

@@ -74,8 +74,9 @@ export async function measureFigures(
   dropDate: IsoDate,
 ): Promise<WeekFigures> {
   const week = `DATE ${sqlString(dropDate)}`;
+  // Read where used, not materialized (as week-quality.ts, for the same reason).
   const reader = await db.runAndReadAll(`
-    WITH readings AS (SELECT control_area, unit, scp, reading_at, entries, exits FROM read_parquet(${sqlString(parquetPath)})),
+    WITH readings AS NOT MATERIALIZED (SELECT control_area, unit, scp, reading_at, entries, exits FROM read_parquet(${sqlString(parquetPath)})),
     booths AS (
       SELECT DISTINCT trim(Remote) AS unit, trim(Booth) AS control_area
       FROM read_csv(${sqlString(REMOTE_BOOTH_STATION_CSV)}, header = true, all_varchar = true, auto_detect = false,

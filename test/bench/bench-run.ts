@@ -33,14 +33,16 @@ import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startSourceServer, type SourceServer } from '../support/peers/source-server.ts';
 import { realWeekFile, REAL_WEEK_ROWS } from '../support/fixtures/real-week.ts';
-import { header, measure, medianOf, row, TIME, type Sample } from './bench-measure.ts';
+import { header, measure, median, medianOf, row, TIME, type Sample } from './bench-measure.ts';
 import { REAL_DROP_DATE, redatedWeeks, saturdaysBack, tenfoldWeek } from './bench-weeks.ts';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 const ROOT = here('../../');
-const CLI = here('../../src/cli.ts');
-/** The built CLI, what users run: the start-up rows time it (type stripping src/ adds ~0.06 s, 35 MB). */
-const BUILT_CLI = here('../../dist/cli.js');
+/**
+ * The built CLI, what users run (built from this tree first): every mta-ingest row times it.
+ * Running src/cli.ts through type stripping instead adds ~0.06 s and ~35 MB to every process.
+ */
+const CLI = here('../../dist/cli.js');
 const BARE = here('./bare-copy.ts');
 const PANDAS = here('./peers/pandas-loop.py');
 const DLT = here('./peers/dlt-load.py');
@@ -55,6 +57,7 @@ const NODE = process.execPath;
 
 if (!existsSync(TIME)) throw new Error(`${TIME} not found: install GNU time (Debian package "time")`);
 execFileSync('bash', [here('./install-peers.sh')], { stdio: 'inherit' });
+execFileSync(NODE, [join(ROOT, 'scripts/build.ts')], { cwd: ROOT, stdio: 'ignore' });
 
 const work = await mkdtemp(join(tmpdir(), 'mta-ingest-bench-'));
 const servers: SourceServer[] = [];
@@ -90,6 +93,9 @@ async function checkLoaded(warehouse: string, dropDates: string[], rowsPerWeek: 
   }
 }
 
+/** Each full run's stage timings (ms) per week, from its --json document, by bench row. */
+const stageTimings = new Map<string, Record<string, number>[]>();
+
 let runs = 0;
 /** `mta-ingest run` into a fresh lake and warehouse; checks what was loaded. */
 async function fullRun(
@@ -97,6 +103,7 @@ async function fullRun(
   selection: string[],
   expect: { dates: string[]; rowsPerWeek: number },
   env: Record<string, string> = {},
+  timingsOf?: string,
 ): Promise<Sample> {
   runs += 1;
   const lake = join(work, `lake${runs}`);
@@ -105,10 +112,25 @@ async function fullRun(
   await mkdir(workDir);
   const sample = await measure(
     NODE,
-    [CLI, 'run', ...selection, '--source-url', server.baseUrl, '--lake', lake, '--warehouse', warehouse],
+    [
+      CLI,
+      'run',
+      ...selection,
+      '--json',
+      '--source-url',
+      server.baseUrl,
+      '--lake',
+      lake,
+      '--warehouse',
+      warehouse,
+    ],
     { env: { MTA_INGEST_NOW: '2023-06-05T16:00:00Z', MTA_INGEST_WORK_DIR: workDir, ...env } },
   );
   await checkLoaded(warehouse, expect.dates, expect.rowsPerWeek);
+  if (timingsOf !== undefined) {
+    const weeks = (JSON.parse(sample.stdout) as { weeks: { timings: Record<string, number> }[] }).weeks;
+    stageTimings.set(timingsOf, [...(stageTimings.get(timingsOf) ?? []), ...weeks.map((w) => w.timings)]);
+  }
   await rm(lake, { recursive: true, force: true });
   await rm(warehouse, { force: true });
   return sample;
@@ -133,7 +155,8 @@ try {
 
   const peers = {
     bare: (i: number) => measure(NODE, [BARE, realWeek, join(work, `bare${i}.parquet`)]),
-    full: () => fullRun(weekServer, oneWeek, oneWeekLoaded),
+    // The unmeasured warm-up round (-1) keeps no stage timings.
+    full: (i: number) => fullRun(weekServer, oneWeek, oneWeekLoaded, {}, i < 0 ? undefined : 'full'),
     pandas: (i: number) => measure(PYTHON, [PANDAS, weekUrl, join(work, `pandas${i}.csv.gz`)]),
     csvParquet: (i: number) =>
       measure(NODE, ['csv-parquet.js', realWeek, join(work, `csv-parquet${i}.parquet`)], { cwd: NPM_DIR }),
@@ -160,10 +183,13 @@ try {
     tenfold.bare.push(await measure(NODE, [BARE, tenfoldPath, join(work, `bare10x${i}.parquet`)]));
     await rm(join(work, `bare10x${i}.parquet`), { force: true });
     tenfold.full.push(
-      await fullRun(tenfoldServer, oneWeek, {
-        dates: [REAL_DROP_DATE],
-        rowsPerWeek: tenfoldRows,
-      }),
+      await fullRun(
+        tenfoldServer,
+        oneWeek,
+        { dates: [REAL_DROP_DATE], rowsPerWeek: tenfoldRows },
+        {},
+        'full10',
+      ),
     );
   }
   const tenWeeks: Sample[] = [];
@@ -176,14 +202,12 @@ try {
     );
   }
 
-  // Built from the sources measured above, so the rows time this tree's start-up.
-  execFileSync(NODE, [join(ROOT, 'scripts/build.ts')], { cwd: ROOT, stdio: 'ignore' });
   const startupArgs: Record<string, string[]> = {
     'node -e 0': ['-e', '0'],
-    'mta-ingest --version': [BUILT_CLI, '--version'],
-    'mta-ingest --help': [BUILT_CLI, '--help'],
+    'mta-ingest --version': [CLI, '--version'],
+    'mta-ingest --help': [CLI, '--help'],
     'mta-ingest plan --date 2023-06-03': [
-      BUILT_CLI,
+      CLI,
       'plan',
       '--date',
       REAL_DROP_DATE,
@@ -224,6 +248,13 @@ try {
     header(`10 weeks (${tenDates[0]} to ${REAL_DROP_DATE}, the real week re-dated), ${SMALL_REPEAT} rounds`),
   );
   print(row('mta-ingest run, 10 weeks', tenWeeks, one.full, 'full'));
+  print(header('where a full run spends its time: median ms per stage (every measured round)'));
+  for (const [name, timings] of stageTimings) {
+    const stages = [...new Set(timings.flatMap((t) => Object.keys(t)))];
+    print(
+      `  ${name.padEnd(8)} ${stages.map((stage) => `${stage} ${median(timings.map((t) => t[stage] ?? 0))}`).join(', ')}`,
+    );
+  }
   print(header(`start-up, no data work, ${REPEAT} interleaved rounds`));
   for (const [name, samples] of Object.entries(startup))
     print(row(name, samples, startup['node -e 0'], 'node'));

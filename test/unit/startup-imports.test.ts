@@ -6,7 +6,7 @@
  * module list, never the time.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,5 +75,35 @@ describe('start-up loads no heavy package a command does not use', () => {
     expect(loaded.some((url) => url.endsWith('/src/commands/plan.ts'))).toBe(true);
     expect(loaded.some((url) => url.endsWith('/src/warehouse/duckdb/duckdb-warehouse.ts'))).toBe(true);
     expect(loaded.filter((url) => /@duckdb\//.test(url))).toEqual([]);
+  });
+});
+
+describe('the entry point keeps compiled code for the next process', () => {
+  /** The files under the compile cache a run of `argv` leaves in `tmp` (the OS temp folder). */
+  async function compileCacheAfter(argv: string[], tmp: string, extraEnv: Record<string, string> = {}) {
+    await mkdir(tmp, { recursive: true });
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([key]) => !key.startsWith('MTA_INGEST_') && !key.startsWith('NODE_COMPILE_CACHE'),
+      ),
+    );
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [CLI, ...argv],
+        { cwd: work, env: { ...env, TMPDIR: tmp, ...extraEnv } },
+        (error, _stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve()),
+      );
+    });
+    return readdir(join(tmp, 'node-compile-cache'), { recursive: true }).catch(() => []);
+  }
+
+  it('in the OS temp folder, unless NODE_DISABLE_COMPILE_CACHE is set', async () => {
+    const files = await compileCacheAfter(['plan', '--date', '2023-06-03'], join(work, 'tmp-on'));
+    expect(files.length).toBeGreaterThan(0);
+    const off = await compileCacheAfter(['plan', '--date', '2023-06-03'], join(work, 'tmp-off'), {
+      NODE_DISABLE_COMPILE_CACHE: '1',
+    });
+    expect(off).toEqual([]);
   });
 });
