@@ -248,7 +248,7 @@ try {
     header(`10 weeks (${tenDates[0]} to ${REAL_DROP_DATE}, the real week re-dated), ${SMALL_REPEAT} rounds`),
   );
   print(row('mta-ingest run, 10 weeks', tenWeeks, one.full, 'full'));
-  print(header('where a full run spends its time: median ms per stage (every measured round)'));
+  print('\nwhere a full run spends its time: median ms per stage (every measured round)');
   for (const [name, timings] of stageTimings) {
     const stages = [...new Set(timings.flatMap((t) => Object.keys(t)))];
     print(
