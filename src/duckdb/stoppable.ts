@@ -8,7 +8,8 @@
  * DuckDB drops an interrupt that comes between two statements (it is reset when the next one
  * begins), which is why the connection also refuses new statements once stopped, rather than
  * relying on the interrupt alone. Statements that undo or release (ROLLBACK, DROP, DETACH,
- * switching the catalog back, restoring a setting: the thread count, the row order) still run: a stop must leave things tidy.
+ * switching the catalog back, restoring a setting: the thread count, the row order) still run:
+ * a stop must leave things tidy.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { StoppedError } from '../util/abort.ts';
