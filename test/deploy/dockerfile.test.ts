@@ -95,8 +95,8 @@ describe('Dockerfile', () => {
     expect(existsSync(join(ROOT, source ?? ''))).toBe(true);
   });
 
-  it('sets NODE_ENV=production and never METADATA_SERVER_DETECTION or any setting', () => {
-    expect(docker.env).toEqual(['NODE_ENV=production']);
+  it('sets NODE_ENV=production, the compile cache, and never METADATA_SERVER_DETECTION or any setting', () => {
+    expect(docker.env).toEqual(['NODE_ENV=production', 'NODE_COMPILE_CACHE=/app/.compile-cache']);
     expect(read('Dockerfile')).not.toMatch(/^\s*ENV\s+.*METADATA_SERVER_DETECTION/m);
   });
 

@@ -72,6 +72,19 @@ afterAll(async () => {
   for (const dir of volumes) await removeVolume(dir);
 });
 
+/** Node's compile-cache report (NODE_DEBUG_NATIVE=COMPILE_CACHE) on a command's stderr. */
+const CACHE_REPORT = { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+
+/** The modules the command found in the image's compile cache, and those it compiled anew. */
+function compileCacheOf(stderr: string): { cached: number; compiled: string[] } {
+  return {
+    cached: stderr.match(/V8 code cache for .* was accepted/g)?.length ?? 0,
+    compiled: [...stderr.matchAll(/reading cache from \S+ for (?:ESM|CommonJS) (\S+) no such file/g)].map(
+      (match) => match[1] ?? '',
+    ),
+  };
+}
+
 describe('the image', () => {
   it('is built from the Dockerfile: tini then the package, as uid 1000, with no npm and no CA', async () => {
     const env = await podmanEnv();
@@ -113,6 +126,17 @@ describe('the image', () => {
     expect(result.stdout.trim()).toBe(TOOL.version);
   });
 
+  it('starts from the compile cache built into it: --version compiles no module', async () => {
+    const result = await podmanRun({ args: ['--version'], env: CACHE_REPORT });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe(TOOL.version);
+    const cache = compileCacheOf(result.stderr);
+    expect(cache.compiled).toEqual([]);
+    // The entry point and everything it imports (commander, pino, the command registry).
+    expect(cache.cached).toBeGreaterThan(40);
+    expect(result.stderr).toMatch(/for ESM file:\/\/\/app\/dist\/cli\.js was accepted/);
+  });
+
   it('demo runs offline into a mounted volume', async () => {
     const data = await volume();
     const result = await podmanRun({
@@ -131,11 +155,13 @@ describe('the image', () => {
     source.requests.length = 0;
     const result = await podmanRun({
       volumes: { [data]: '/work/data' },
-      env: { MTA_INGEST_NOW: NOW, MTA_INGEST_SOURCE_URL: source.baseUrl },
+      env: { MTA_INGEST_NOW: NOW, MTA_INGEST_SOURCE_URL: source.baseUrl, ...CACHE_REPORT },
     });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^2023-06-03\s+loaded\s+253,237 rows/m);
     expect(source.requestsFor('turnstile_230603.txt')).toHaveLength(1);
+    // Every module of the weekly job (DuckDB's included) came from the image's compile cache.
+    expect(compileCacheOf(result.stderr).compiled).toEqual([]);
     // Read back from the host, with DuckDB, in the volume.
     const rows = await query(
       `SELECT drop_date::VARCHAR AS drop_date, count(*)::INTEGER AS n FROM turnstile_readings GROUP BY 1`,
@@ -165,10 +191,13 @@ describe('the image', () => {
           MTA_INGEST_GCS_EMULATOR: gcs.url,
           MTA_INGEST_BIGQUERY_EMULATOR: `${bigquery.url}/`,
           METADATA_SERVER_DETECTION: 'none',
+          ...CACHE_REPORT,
         },
       });
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/^2023-06-03\s+loaded\s+253,237 rows/m);
+      // The cloud SDKs' modules too came from the image's compile cache.
+      expect(compileCacheOf(result.stderr).compiled).toEqual([]);
 
       const listing = (await (await fetch(`${gcs.url}/storage/v1/b/${BUCKET}/o`)).json()) as {
         items: { name: string }[];
