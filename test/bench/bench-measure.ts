@@ -16,11 +16,11 @@ export interface Sample {
 }
 
 /**
- * Runs a command under GNU time and returns its wall time, peak RSS and CPU time. The wall time is taken
- * here (performance.now around the child, GNU time's own start-up included: ~1 ms), because GNU
- * time's %e has a resolution of 10 ms; the peak RSS is GNU time's %M, the largest resident set
- * of the command or of any child it waited for (not their sum). Async, because the source server
- * lives in this process. Throws on a non-zero exit, with the command's stderr.
+ * Runs a command under GNU time and returns its wall time, peak RSS and CPU time. The wall time
+ * is taken here (performance.now around the child, GNU time's own start-up included: ~1 ms),
+ * because GNU time's %e has a resolution of 10 ms; the peak RSS is GNU time's %M, the largest
+ * resident set of the command or of any child it waited for (not their sum). Async, because the
+ * source server lives in this process. Throws on a non-zero exit, with the command's stderr.
  */
 export async function measure(
   command: string,
