@@ -111,6 +111,32 @@ describe('the DuckDB warehouse file, week by week', () => {
     expect(perWeek).toEqual(weeks.map((w) => ({ d: w.dropDate, n: w.rows })));
   });
 
+  it('stores text as dictionaries without trying FSST on every segment', async () => {
+    const file = join(work, 'text.duckdb');
+    let engine: DuckDBEngine | undefined;
+    const warehouse = await DuckDBWarehouse.open(file, {
+      engine: async () => (engine = await openDuckDBEngine({ tempDirectory: join(work, 'spill') })),
+    });
+    try {
+      const db = await engine!.connect();
+      const setting = await db.runAndReadAll(`SELECT current_setting('disabled_compression_methods')`);
+      expect(String(setting.getRows()[0]?.[0]).toLowerCase()).toBe('fsst');
+    } finally {
+      await warehouse.close();
+      engine?.close();
+    }
+    await loadWeeks(file, [weeks[0]!]);
+    const text = await query(
+      `SELECT DISTINCT compression FROM pragma_storage_info('turnstile_readings')
+       WHERE column_name IN ('control_area', 'unit', 'scp', 'station', 'source_file')
+         AND segment_type = 'VARCHAR' ORDER BY 1`,
+      file,
+    );
+    const methods = text.map((row) => String(row.compression));
+    expect(methods).toContain('Dictionary');
+    expect(methods.filter((method) => method !== 'Dictionary' && method !== 'Constant')).toEqual([]);
+  });
+
   it('compacts the rows a reload replaced, in a file whose weeks share row groups', async () => {
     // As earlier versions left it: each week loaded, then checkpointed with DuckDB's defaults,
     // which merged the weeks' partial row groups (so the middle week shares row groups).
