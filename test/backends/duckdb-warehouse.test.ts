@@ -53,13 +53,21 @@ async function weekParquet(dropDate: string, rows: number): Promise<string> {
   return path;
 }
 
+/** The warehouse file attached to an engine of its own, as a run opens it for a week. */
+async function openWarehouse(
+  file: string,
+): Promise<{ warehouse: DuckDBWarehouse; engine: () => DuckDBEngine }> {
+  let engine: DuckDBEngine | undefined;
+  const warehouse = await DuckDBWarehouse.open(file, {
+    engine: async () => (engine = await openDuckDBEngine({ tempDirectory: join(work, 'spill') })),
+  });
+  return { warehouse, engine: () => engine! };
+}
+
 /** Loads each week in its own engine and attach, as a run does (one week at a time). */
 async function loadWeeks(file: string, weeks: { dropDate: string; rows: number }[]): Promise<void> {
   for (const week of weeks) {
-    let engine: DuckDBEngine | undefined;
-    const warehouse = await DuckDBWarehouse.open(file, {
-      engine: async () => (engine = await openDuckDBEngine({ tempDirectory: join(work, 'spill') })),
-    });
+    const { warehouse, engine } = await openWarehouse(file);
     try {
       await warehouse.loadWeek({
         dropDate: week.dropDate,
@@ -72,7 +80,7 @@ async function loadWeeks(file: string, weeks: { dropDate: string; rows: number }
       });
     } finally {
       await warehouse.close();
-      engine?.close();
+      engine().close();
     }
   }
 }
@@ -113,17 +121,14 @@ describe('the DuckDB warehouse file, week by week', () => {
 
   it('stores text as dictionaries without trying FSST on every segment', async () => {
     const file = join(work, 'text.duckdb');
-    let engine: DuckDBEngine | undefined;
-    const warehouse = await DuckDBWarehouse.open(file, {
-      engine: async () => (engine = await openDuckDBEngine({ tempDirectory: join(work, 'spill') })),
-    });
+    const { warehouse, engine } = await openWarehouse(file);
     try {
-      const db = await engine!.connect();
+      const db = await engine().connect();
       const setting = await db.runAndReadAll(`SELECT current_setting('disabled_compression_methods')`);
       expect(String(setting.getRows()[0]?.[0]).toLowerCase()).toBe('fsst');
     } finally {
       await warehouse.close();
-      engine?.close();
+      engine().close();
     }
     await loadWeeks(file, [weeks[0]!]);
     const text = await query(
